@@ -1,0 +1,382 @@
+//! The one error type of this crate: a variant per way that parsing, verification or policy
+//! evaluation can fail, so callers and tests can match the exact reason.
+
+use std::fmt;
+
+/// Which piece of evidence or collateral an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Subject {
+    Quote,
+    QuoteHeader,
+    QuoteBody,
+    QuoteSignatureData,
+    QeReport,
+    QeAuthData,
+    CertificationData,
+    PckCertChain,
+    PckCertificate,
+    PckCrl,
+    RootCaCrl,
+    TcbInfo,
+    QeIdentity,
+    Collateral,
+    SnpReport,
+    Vcek,
+    Vlek,
+    Ask,
+    Asvk,
+    Ark,
+    Certificate,
+    Policy,
+    SimulatedEvidence,
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Self::Quote => "quote",
+            Self::QuoteHeader => "quote header",
+            Self::QuoteBody => "quote body",
+            Self::QuoteSignatureData => "quote signature data",
+            Self::QeReport => "QE report",
+            Self::QeAuthData => "QE authentication data",
+            Self::CertificationData => "certification data",
+            Self::PckCertChain => "PCK certificate chain",
+            Self::PckCertificate => "PCK certificate",
+            Self::PckCrl => "PCK CRL",
+            Self::RootCaCrl => "root CA CRL",
+            Self::TcbInfo => "TCB info",
+            Self::QeIdentity => "QE identity",
+            Self::Collateral => "collateral",
+            Self::SnpReport => "SEV-SNP report",
+            Self::Vcek => "VCEK",
+            Self::Vlek => "VLEK",
+            Self::Ask => "ASK",
+            Self::Asvk => "ASVK",
+            Self::Ark => "ARK",
+            Self::Certificate => "certificate",
+            Self::Policy => "policy",
+            Self::SimulatedEvidence => "simulated evidence",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Every way that parsing, verification or policy evaluation can fail.
+///
+/// Variants carry enough context for a human report; tests match the variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    // ---------------------------------------------------------------- parsing (all formats)
+    /// The input ended before a structure was complete.
+    Truncated {
+        subject: Subject,
+        needed: usize,
+        available: usize,
+    },
+    /// Bytes follow the structure that are not the zero padding real quotes carry.
+    TrailingBytes { subject: Subject, count: usize },
+    /// A length field points beyond the data or over a size limit.
+    LengthOutOfRange {
+        subject: Subject,
+        length: usize,
+        limit: usize,
+    },
+    /// The input is larger than this verifier accepts.
+    InputTooLarge {
+        subject: Subject,
+        size: usize,
+        limit: usize,
+    },
+    /// Text input (hex, PEM, JSON, TOML) could not be decoded.
+    Malformed { subject: Subject, reason: String },
+
+    // ---------------------------------------------------------------- Intel DCAP quotes
+    UnsupportedQuoteVersion(u16),
+    UnsupportedTeeType(u32),
+    /// The quote version does not fit its TEE type (SGX must be v3, TDX v4/v5).
+    QuoteVersionTeeTypeMismatch { version: u16, tee_type: u32 },
+    UnsupportedAttestationKeyType(u16),
+    UnsupportedBodyType(u16),
+    UnsupportedCertificationDataType(u16),
+    UnknownQeVendorId([u8; 16]),
+    /// A reserved field that must be zero is not.
+    ReservedFieldNonZero {
+        subject: Subject,
+        field: &'static str,
+    },
+    /// The ECDSA signature over header ‖ body by the attestation key is invalid.
+    QuoteSignatureInvalid,
+    /// The QE report signature by the PCK key is invalid.
+    QeReportSignatureInvalid,
+    /// QE report data ≠ SHA-256(attestation key ‖ QE authentication data).
+    QeReportDataMismatch,
+    /// An ECDSA signature is malformed (r or s zero or not below the group order).
+    SignatureMalformed { subject: Subject },
+    /// The certificate chain does not lead to the pinned vendor root.
+    UntrustedRoot { subject: Subject },
+    /// The root public key's SHA-384 differs from the pinned Intel root key id.
+    RootKeyIdMismatch { expected: String, actual: String },
+    /// A certificate's signature by its issuer is invalid.
+    CertificateSignatureInvalid { subject: Subject, position: usize },
+    /// A certificate chain is structurally wrong (too short, issuer ≠ subject, not a CA,
+    /// path length exceeded, bad key usage …).
+    CertificateChainInvalid { subject: Subject, reason: String },
+    /// A certificate could not be parsed.
+    CertificateMalformed { subject: Subject, reason: String },
+    /// A certificate is outside its validity window at the verification time.
+    CertificateExpired {
+        subject: Subject,
+        not_after: i64,
+        now: i64,
+    },
+    CertificateNotYetValid {
+        subject: Subject,
+        not_before: i64,
+        now: i64,
+    },
+    /// A certificate in the chain is listed in a CRL.
+    CertificateRevoked { subject: Subject, serial: String },
+    /// A CRL is badly signed, from the wrong issuer, or unusable.
+    CrlInvalid { subject: Subject, reason: String },
+    /// A CRL's nextUpdate is in the past (or thisUpdate in the future).
+    CrlExpired {
+        subject: Subject,
+        next_update: i64,
+        now: i64,
+    },
+    CrlNotYetValid {
+        subject: Subject,
+        this_update: i64,
+        now: i64,
+    },
+    /// TCB info / QE identity signature invalid.
+    CollateralSignatureInvalid { subject: Subject },
+    /// TCB info / QE identity past its nextUpdate.
+    CollateralExpired {
+        subject: Subject,
+        issue_date: i64,
+        next_update: i64,
+        now: i64,
+    },
+    /// TCB info / QE identity issued after the verification time.
+    CollateralNotYetValid {
+        subject: Subject,
+        issue_date: i64,
+        next_update: i64,
+        now: i64,
+    },
+    /// The collateral does not fit the quote (wrong TEE type or id/version of the JSON).
+    CollateralMismatch { subject: Subject, reason: String },
+    /// FMSPC in the PCK certificate ≠ FMSPC of the TCB info.
+    FmspcMismatch { pck: String, tcb_info: String },
+    /// PCE-ID in the PCK certificate ≠ PCE-ID of the TCB info (or of the quote header).
+    PceIdMismatch { pck: String, other: String },
+    /// The QE report does not match the QE identity (MRSIGNER, ISVPRODID, attributes, miscselect).
+    QeIdentityMismatch { field: &'static str },
+    /// The QE's ISVSVN is below every QE identity TCB level.
+    QeTcbLevelNotFound { isv_svn: u16 },
+    /// MRSIGNERSEAM / SEAMATTRIBUTES do not match the TDX module identity in the TCB info.
+    TdxModuleIdentityMismatch { field: &'static str },
+    /// No TCB level of the TCB info is met by the platform (Intel: TCB_NOT_SUPPORTED).
+    TcbLevelNotFound,
+    /// A TCB status string not in Intel's list for its structure.
+    UnknownTcbStatus(String),
+    /// The platform's TCB is revoked: rejected regardless of policy.
+    TcbRevoked,
+
+    // ---------------------------------------------------------------- AMD SEV-SNP
+    UnsupportedReportVersion(u32),
+    UnsupportedSignatureAlgorithm(u32),
+    /// The ECDSA P-384 signature over report bytes 0x000..0x2A0 is invalid.
+    ReportSignatureInvalid,
+    /// The report's signing key (VCEK or VLEK) does not fit the certificate given.
+    SigningKeyMismatch { reason: String },
+    /// The processor generation from CPUID fields or the certificate is unknown or inconsistent.
+    UnknownProcessorGeneration { reason: String },
+    /// A chain whose certificates belong to different generations (e.g. Genoa ASK for a Milan VCEK).
+    GenerationMismatch { expected: String, actual: String },
+    /// reported_tcb ≠ the SPLs in the VCEK/VLEK.
+    TcbVersionMismatch { field: &'static str, report: u8, certificate: u8 },
+    /// CHIP_ID ≠ the VCEK's hwID.
+    ChipIdMismatch,
+    /// committed TCB > current TCB, or launch TCB > current TCB.
+    TcbOrderingViolated { reason: String },
+
+    // ---------------------------------------------------------------- policy
+    /// A policy file is invalid (unknown key, bad value).
+    PolicyInvalid { reason: String },
+    /// An allowlist in the policy is present but empty: nothing can satisfy it.
+    EmptyAllowlist { field: &'static str },
+    /// A measured value is not in the policy's allowlist.
+    MeasurementNotAllowed {
+        field: &'static str,
+        actual: String,
+    },
+    /// A pinned value differs.
+    ValueMismatch {
+        field: &'static str,
+        expected: String,
+        actual: String,
+    },
+    /// A version / SVN below the policy minimum.
+    BelowMinimum {
+        field: &'static str,
+        minimum: String,
+        actual: String,
+    },
+    /// A guest policy or attribute above the policy maximum (SNP ABI, VMPL …).
+    AboveMaximum {
+        field: &'static str,
+        maximum: String,
+        actual: String,
+    },
+    TcbStatusNotAllowed { status: String },
+    AdvisoryNotAllowed { id: String },
+    /// TD DEBUG attribute / SNP guest-policy DEBUG bit set and the policy forbids debug.
+    DebugNotAllowed,
+    /// TDX: SEPT_VE_DISABLE clear while the policy requires it.
+    SeptVeDisableRequired,
+    /// A feature the policy forbids is enabled (SNP SMT, migration agent, TD migratable …).
+    FeatureNotAllowed { feature: &'static str },
+    /// Provisional (not yet committed) SNP firmware while the policy forbids it.
+    ProvisionalFirmwareNotAllowed,
+    /// The evidence is signed by the simulated root and the policy does not name it.
+    SimulatedEvidenceNotAllowed,
+    /// The evidence's platform is not covered by the policy.
+    PlatformNotAllowed { platform: String },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The Debug form names the variant and every field; refined messages live in `message()`.
+        write!(f, "{}", self.message())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    /// A short machine-readable name of the variant (`"quote_signature_invalid"`), used as the
+    /// `kind` in JSON reports.
+    pub fn kind(&self) -> String {
+        let debug = format!("{self:?}");
+        let name = debug
+            .split(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap_or_default();
+        let mut kind = String::with_capacity(name.len().saturating_add(8));
+        for (i, c) in name.chars().enumerate() {
+            if c.is_uppercase() {
+                if i != 0 {
+                    kind.push('_');
+                }
+                kind.extend(c.to_lowercase());
+            } else {
+                kind.push(c);
+            }
+        }
+        kind
+    }
+
+    /// A human-readable explanation.
+    pub fn message(&self) -> String {
+        use Error::*;
+        match self {
+            Truncated { subject, needed, available } => {
+                format!("{subject} is truncated: needs {needed} bytes, {available} available")
+            }
+            TrailingBytes { subject, count } => {
+                format!("{count} unexpected bytes after the {subject}")
+            }
+            LengthOutOfRange { subject, length, limit } => {
+                format!("{subject} length {length} exceeds {limit}")
+            }
+            InputTooLarge { subject, size, limit } => {
+                format!("{subject} of {size} bytes exceeds the limit of {limit} bytes")
+            }
+            Malformed { subject, reason } => format!("malformed {subject}: {reason}"),
+            CertificateExpired { subject, not_after, now } => format!(
+                "{subject} expired at {} (verification time {})",
+                fmt_time(*not_after),
+                fmt_time(*now)
+            ),
+            CertificateNotYetValid { subject, not_before, now } => format!(
+                "{subject} is not valid before {} (verification time {})",
+                fmt_time(*not_before),
+                fmt_time(*now)
+            ),
+            CrlExpired { subject, next_update, now } => format!(
+                "{subject} expired at {} (verification time {})",
+                fmt_time(*next_update),
+                fmt_time(*now)
+            ),
+            CrlNotYetValid { subject, this_update, now } => format!(
+                "{subject} is issued at {}, after the verification time {}",
+                fmt_time(*this_update),
+                fmt_time(*now)
+            ),
+            CollateralExpired { subject, issue_date, next_update, now } => format!(
+                "{subject} expired: valid {} .. {}, verification time {}",
+                fmt_time(*issue_date),
+                fmt_time(*next_update),
+                fmt_time(*now)
+            ),
+            CollateralNotYetValid { subject, issue_date, next_update, now } => format!(
+                "{subject} not yet valid: valid {} .. {}, verification time {}",
+                fmt_time(*issue_date),
+                fmt_time(*next_update),
+                fmt_time(*now)
+            ),
+            QuoteSignatureInvalid => "quote signature (attestation key over header and body) is invalid".into(),
+            QeReportSignatureInvalid => "QE report signature (by the PCK key) is invalid".into(),
+            QeReportDataMismatch => "QE report data is not SHA-256(attestation key ‖ QE authentication data)".into(),
+            ReportSignatureInvalid => "SEV-SNP report signature is invalid".into(),
+            TcbLevelNotFound => "no TCB level of the TCB info matches the platform (TCB not supported)".into(),
+            TcbRevoked => "the platform TCB is revoked".into(),
+            ChipIdMismatch => "CHIP_ID of the report differs from the certificate's hwID".into(),
+            DebugNotAllowed => "debug mode is enabled and the policy does not allow it".into(),
+            SeptVeDisableRequired => "SEPT_VE_DISABLE is clear and the policy requires it".into(),
+            ProvisionalFirmwareNotAllowed => "provisional firmware is not allowed by the policy".into(),
+            SimulatedEvidenceNotAllowed => {
+                "evidence is from the simulated TEE and the policy does not name the simulated root".into()
+            }
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// Formats a unix time as RFC 3339 (UTC) for messages, falling back to the number.
+pub fn fmt_time(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => t
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| unix.to_string()),
+        Err(_) => unix.to_string(),
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_is_snake_case_variant_name() {
+        assert_eq!(Error::QuoteSignatureInvalid.kind(), "quote_signature_invalid");
+        assert_eq!(
+            Error::Truncated { subject: Subject::Quote, needed: 3, available: 1 }.kind(),
+            "truncated"
+        );
+        assert_eq!(Error::UnsupportedQuoteVersion(3).kind(), "unsupported_quote_version");
+    }
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(fmt_time(1752919234), "2025-07-19T10:00:34Z");
+    }
+}
