@@ -77,7 +77,10 @@ pub enum Error {
         available: usize,
     },
     /// Bytes follow the structure that are not the zero padding real quotes carry.
-    TrailingBytes { subject: Subject, count: usize },
+    TrailingBytes {
+        subject: Subject,
+        count: usize,
+    },
     /// A length field points beyond the data or over a size limit.
     LengthOutOfRange {
         subject: Subject,
@@ -91,13 +94,19 @@ pub enum Error {
         limit: usize,
     },
     /// Text input (hex, PEM, JSON, TOML) could not be decoded.
-    Malformed { subject: Subject, reason: String },
+    Malformed {
+        subject: Subject,
+        reason: String,
+    },
 
     // ---------------------------------------------------------------- Intel DCAP quotes
     UnsupportedQuoteVersion(u16),
     UnsupportedTeeType(u32),
     /// The quote version does not fit its TEE type (SGX must be v3, TDX v4/v5).
-    QuoteVersionTeeTypeMismatch { version: u16, tee_type: u32 },
+    QuoteVersionTeeTypeMismatch {
+        version: u16,
+        tee_type: u32,
+    },
     UnsupportedAttestationKeyType(u16),
     UnsupportedBodyType(u16),
     UnsupportedCertificationDataType(u16),
@@ -114,18 +123,34 @@ pub enum Error {
     /// QE report data ≠ SHA-256(attestation key ‖ QE authentication data).
     QeReportDataMismatch,
     /// An ECDSA signature is malformed (r or s zero or not below the group order).
-    SignatureMalformed { subject: Subject },
+    SignatureMalformed {
+        subject: Subject,
+    },
     /// The certificate chain does not lead to the pinned vendor root.
-    UntrustedRoot { subject: Subject },
+    UntrustedRoot {
+        subject: Subject,
+    },
     /// The root public key's SHA-384 differs from the pinned Intel root key id.
-    RootKeyIdMismatch { expected: String, actual: String },
+    RootKeyIdMismatch {
+        expected: String,
+        actual: String,
+    },
     /// A certificate's signature by its issuer is invalid.
-    CertificateSignatureInvalid { subject: Subject, position: usize },
+    CertificateSignatureInvalid {
+        subject: Subject,
+        position: usize,
+    },
     /// A certificate chain is structurally wrong (too short, issuer ≠ subject, not a CA,
     /// path length exceeded, bad key usage …).
-    CertificateChainInvalid { subject: Subject, reason: String },
+    CertificateChainInvalid {
+        subject: Subject,
+        reason: String,
+    },
     /// A certificate could not be parsed.
-    CertificateMalformed { subject: Subject, reason: String },
+    CertificateMalformed {
+        subject: Subject,
+        reason: String,
+    },
     /// A certificate is outside its validity window at the verification time.
     CertificateExpired {
         subject: Subject,
@@ -138,9 +163,15 @@ pub enum Error {
         now: i64,
     },
     /// A certificate in the chain is listed in a CRL.
-    CertificateRevoked { subject: Subject, serial: String },
+    CertificateRevoked {
+        subject: Subject,
+        serial: String,
+    },
     /// A CRL is badly signed, from the wrong issuer, or unusable.
-    CrlInvalid { subject: Subject, reason: String },
+    CrlInvalid {
+        subject: Subject,
+        reason: String,
+    },
     /// A CRL's nextUpdate is in the past (or thisUpdate in the future).
     CrlExpired {
         subject: Subject,
@@ -153,7 +184,9 @@ pub enum Error {
         now: i64,
     },
     /// TCB info / QE identity signature invalid.
-    CollateralSignatureInvalid { subject: Subject },
+    CollateralSignatureInvalid {
+        subject: Subject,
+    },
     /// TCB info / QE identity past its nextUpdate.
     CollateralExpired {
         subject: Subject,
@@ -169,17 +202,32 @@ pub enum Error {
         now: i64,
     },
     /// The collateral does not fit the quote (wrong TEE type or id/version of the JSON).
-    CollateralMismatch { subject: Subject, reason: String },
+    CollateralMismatch {
+        subject: Subject,
+        reason: String,
+    },
     /// FMSPC in the PCK certificate ≠ FMSPC of the TCB info.
-    FmspcMismatch { pck: String, tcb_info: String },
+    FmspcMismatch {
+        pck: String,
+        tcb_info: String,
+    },
     /// PCE-ID in the PCK certificate ≠ PCE-ID of the TCB info (or of the quote header).
-    PceIdMismatch { pck: String, other: String },
+    PceIdMismatch {
+        pck: String,
+        other: String,
+    },
     /// The QE report does not match the QE identity (MRSIGNER, ISVPRODID, attributes, miscselect).
-    QeIdentityMismatch { field: &'static str },
+    QeIdentityMismatch {
+        field: &'static str,
+    },
     /// The QE's ISVSVN is below every QE identity TCB level.
-    QeTcbLevelNotFound { isv_svn: u16 },
+    QeTcbLevelNotFound {
+        isv_svn: u16,
+    },
     /// MRSIGNERSEAM / SEAMATTRIBUTES do not match the TDX module identity in the TCB info.
-    TdxModuleIdentityMismatch { field: &'static str },
+    TdxModuleIdentityMismatch {
+        field: &'static str,
+    },
     /// No TCB level of the TCB info is met by the platform (Intel: TCB_NOT_SUPPORTED).
     TcbLevelNotFound,
     /// A TCB status string not in Intel's list for its structure.
@@ -193,23 +241,40 @@ pub enum Error {
     /// The ECDSA P-384 signature over report bytes 0x000..0x2A0 is invalid.
     ReportSignatureInvalid,
     /// The report's signing key (VCEK or VLEK) does not fit the certificate given.
-    SigningKeyMismatch { reason: String },
+    SigningKeyMismatch {
+        reason: String,
+    },
     /// The processor generation from CPUID fields or the certificate is unknown or inconsistent.
-    UnknownProcessorGeneration { reason: String },
+    UnknownProcessorGeneration {
+        reason: String,
+    },
     /// A chain whose certificates belong to different generations (e.g. Genoa ASK for a Milan VCEK).
-    GenerationMismatch { expected: String, actual: String },
+    GenerationMismatch {
+        expected: String,
+        actual: String,
+    },
     /// reported_tcb ≠ the SPLs in the VCEK/VLEK.
-    TcbVersionMismatch { field: &'static str, report: u8, certificate: u8 },
+    TcbVersionMismatch {
+        field: &'static str,
+        report: u8,
+        certificate: u8,
+    },
     /// CHIP_ID ≠ the VCEK's hwID.
     ChipIdMismatch,
     /// committed TCB > current TCB, or launch TCB > current TCB.
-    TcbOrderingViolated { reason: String },
+    TcbOrderingViolated {
+        reason: String,
+    },
 
     // ---------------------------------------------------------------- policy
     /// A policy file is invalid (unknown key, bad value).
-    PolicyInvalid { reason: String },
+    PolicyInvalid {
+        reason: String,
+    },
     /// An allowlist in the policy is present but empty: nothing can satisfy it.
-    EmptyAllowlist { field: &'static str },
+    EmptyAllowlist {
+        field: &'static str,
+    },
     /// A measured value is not in the policy's allowlist.
     MeasurementNotAllowed {
         field: &'static str,
@@ -233,20 +298,28 @@ pub enum Error {
         maximum: String,
         actual: String,
     },
-    TcbStatusNotAllowed { status: String },
-    AdvisoryNotAllowed { id: String },
+    TcbStatusNotAllowed {
+        status: String,
+    },
+    AdvisoryNotAllowed {
+        id: String,
+    },
     /// TD DEBUG attribute / SNP guest-policy DEBUG bit set and the policy forbids debug.
     DebugNotAllowed,
     /// TDX: SEPT_VE_DISABLE clear while the policy requires it.
     SeptVeDisableRequired,
     /// A feature the policy forbids is enabled (SNP SMT, migration agent, TD migratable …).
-    FeatureNotAllowed { feature: &'static str },
+    FeatureNotAllowed {
+        feature: &'static str,
+    },
     /// Provisional (not yet committed) SNP firmware while the policy forbids it.
     ProvisionalFirmwareNotAllowed,
     /// The evidence is signed by the simulated root and the policy does not name it.
     SimulatedEvidenceNotAllowed,
     /// The evidence's platform is not covered by the policy.
-    PlatformNotAllowed { platform: String },
+    PlatformNotAllowed {
+        platform: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -285,63 +358,110 @@ impl Error {
     pub fn message(&self) -> String {
         use Error::*;
         match self {
-            Truncated { subject, needed, available } => {
+            Truncated {
+                subject,
+                needed,
+                available,
+            } => {
                 format!("{subject} is truncated: needs {needed} bytes, {available} available")
             }
             TrailingBytes { subject, count } => {
                 format!("{count} unexpected bytes after the {subject}")
             }
-            LengthOutOfRange { subject, length, limit } => {
+            LengthOutOfRange {
+                subject,
+                length,
+                limit,
+            } => {
                 format!("{subject} length {length} exceeds {limit}")
             }
-            InputTooLarge { subject, size, limit } => {
+            InputTooLarge {
+                subject,
+                size,
+                limit,
+            } => {
                 format!("{subject} of {size} bytes exceeds the limit of {limit} bytes")
             }
             Malformed { subject, reason } => format!("malformed {subject}: {reason}"),
-            CertificateExpired { subject, not_after, now } => format!(
+            CertificateExpired {
+                subject,
+                not_after,
+                now,
+            } => format!(
                 "{subject} expired at {} (verification time {})",
                 fmt_time(*not_after),
                 fmt_time(*now)
             ),
-            CertificateNotYetValid { subject, not_before, now } => format!(
+            CertificateNotYetValid {
+                subject,
+                not_before,
+                now,
+            } => format!(
                 "{subject} is not valid before {} (verification time {})",
                 fmt_time(*not_before),
                 fmt_time(*now)
             ),
-            CrlExpired { subject, next_update, now } => format!(
+            CrlExpired {
+                subject,
+                next_update,
+                now,
+            } => format!(
                 "{subject} expired at {} (verification time {})",
                 fmt_time(*next_update),
                 fmt_time(*now)
             ),
-            CrlNotYetValid { subject, this_update, now } => format!(
+            CrlNotYetValid {
+                subject,
+                this_update,
+                now,
+            } => format!(
                 "{subject} is issued at {}, after the verification time {}",
                 fmt_time(*this_update),
                 fmt_time(*now)
             ),
-            CollateralExpired { subject, issue_date, next_update, now } => format!(
+            CollateralExpired {
+                subject,
+                issue_date,
+                next_update,
+                now,
+            } => format!(
                 "{subject} expired: valid {} .. {}, verification time {}",
                 fmt_time(*issue_date),
                 fmt_time(*next_update),
                 fmt_time(*now)
             ),
-            CollateralNotYetValid { subject, issue_date, next_update, now } => format!(
+            CollateralNotYetValid {
+                subject,
+                issue_date,
+                next_update,
+                now,
+            } => format!(
                 "{subject} not yet valid: valid {} .. {}, verification time {}",
                 fmt_time(*issue_date),
                 fmt_time(*next_update),
                 fmt_time(*now)
             ),
-            QuoteSignatureInvalid => "quote signature (attestation key over header and body) is invalid".into(),
+            QuoteSignatureInvalid => {
+                "quote signature (attestation key over header and body) is invalid".into()
+            }
             QeReportSignatureInvalid => "QE report signature (by the PCK key) is invalid".into(),
-            QeReportDataMismatch => "QE report data is not SHA-256(attestation key ‖ QE authentication data)".into(),
+            QeReportDataMismatch => {
+                "QE report data is not SHA-256(attestation key ‖ QE authentication data)".into()
+            }
             ReportSignatureInvalid => "SEV-SNP report signature is invalid".into(),
-            TcbLevelNotFound => "no TCB level of the TCB info matches the platform (TCB not supported)".into(),
+            TcbLevelNotFound => {
+                "no TCB level of the TCB info matches the platform (TCB not supported)".into()
+            }
             TcbRevoked => "the platform TCB is revoked".into(),
             ChipIdMismatch => "CHIP_ID of the report differs from the certificate's hwID".into(),
             DebugNotAllowed => "debug mode is enabled and the policy does not allow it".into(),
             SeptVeDisableRequired => "SEPT_VE_DISABLE is clear and the policy requires it".into(),
-            ProvisionalFirmwareNotAllowed => "provisional firmware is not allowed by the policy".into(),
+            ProvisionalFirmwareNotAllowed => {
+                "provisional firmware is not allowed by the policy".into()
+            }
             SimulatedEvidenceNotAllowed => {
-                "evidence is from the simulated TEE and the policy does not name the simulated root".into()
+                "evidence is from the simulated TEE and the policy does not name the simulated root"
+                    .into()
             }
             other => format!("{other:?}"),
         }
@@ -367,12 +487,23 @@ mod tests {
 
     #[test]
     fn kind_is_snake_case_variant_name() {
-        assert_eq!(Error::QuoteSignatureInvalid.kind(), "quote_signature_invalid");
         assert_eq!(
-            Error::Truncated { subject: Subject::Quote, needed: 3, available: 1 }.kind(),
+            Error::QuoteSignatureInvalid.kind(),
+            "quote_signature_invalid"
+        );
+        assert_eq!(
+            Error::Truncated {
+                subject: Subject::Quote,
+                needed: 3,
+                available: 1
+            }
+            .kind(),
             "truncated"
         );
-        assert_eq!(Error::UnsupportedQuoteVersion(3).kind(), "unsupported_quote_version");
+        assert_eq!(
+            Error::UnsupportedQuoteVersion(3).kind(),
+            "unsupported_quote_version"
+        );
     }
 
     #[test]

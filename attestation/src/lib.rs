@@ -21,6 +21,9 @@ pub mod tdx;
 #[cfg(feature = "sim")]
 pub mod sim;
 
+#[cfg(test)]
+pub(crate) mod test_vectors;
+
 pub use error::{Error, Result, Subject};
 
 /// Which trust anchor a verified chain ended in.

@@ -2,10 +2,13 @@
 
 use super::report::SnpReport;
 use super::{Generation, TcbParts};
+use crate::error::{Error, Result, Subject};
 use crate::TrustRoot;
 
 /// Verified claims of an SNP report: only [`verify`](self) functions construct this.
+/// `non_exhaustive` seals it: other crates cannot construct verified claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedSnpReport {
     pub report: SnpReport,
     pub generation: Generation,
@@ -16,4 +19,57 @@ pub struct VerifiedSnpReport {
     pub current_tcb: TcbParts,
     pub committed_tcb: TcbParts,
     pub launch_tcb: TcbParts,
+}
+
+/// The AMD roots (ARK, with ASK and ASVK) of each generation. Fields are private: production code
+/// gets the embedded roots; the simulated roots exist only with feature `sim`.
+#[derive(Debug, Clone)]
+pub struct AmdRoots {
+    _private: (),
+}
+
+impl AmdRoots {
+    /// The ARK/ASK/ASVK of Milan, Genoa and Turin embedded in this crate.
+    pub fn embedded() -> Self {
+        Self { _private: () }
+    }
+}
+
+/// Verifies SEV-SNP reports against the AMD roots.
+#[derive(Debug, Clone)]
+pub struct SnpVerifier {
+    roots: AmdRoots,
+}
+
+impl Default for SnpVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SnpVerifier {
+    pub fn new() -> Self {
+        Self::with_roots(AmdRoots::embedded())
+    }
+
+    pub fn with_roots(roots: AmdRoots) -> Self {
+        Self { roots }
+    }
+
+    /// Verify `report` signed by the VCEK/VLEK `signer_der` at `now` (unix seconds).
+    /// `chain_pem` optionally gives the ASK/ASVK (+ ARK) as PEM; otherwise the embedded ones
+    /// of the certificate's generation are used.
+    pub fn verify(
+        &self,
+        report: &SnpReport,
+        signer_der: &[u8],
+        chain_pem: Option<&[u8]>,
+        now: i64,
+    ) -> Result<VerifiedSnpReport> {
+        let _ = (report, signer_der, chain_pem, now, &self.roots);
+        Err(Error::Malformed {
+            subject: Subject::SnpReport,
+            reason: "verification not yet implemented".into(),
+        })
+    }
 }

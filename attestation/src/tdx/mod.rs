@@ -6,7 +6,7 @@ pub mod verify;
 
 pub use collateral::Collateral;
 pub use quote::{Quote, QuoteBody, QuoteHeader, TdReport10, TdReport15};
-pub use verify::{TdxVerifier, VerifiedQuote};
+pub use verify::{RootAnchor, TdxVerifier, VerifiedQuote};
 
 /// Quote TEE type field values.
 pub const TEE_TYPE_SGX: u32 = 0x0000_0000;
