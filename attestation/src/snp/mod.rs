@@ -5,7 +5,7 @@ pub mod report;
 pub mod verify;
 
 pub use report::{GuestPolicy, SigningKey, SnpReport, TcbVersion};
-pub use verify::{AmdRoots, SnpVerifier, VerifiedSnpReport};
+pub use verify::{AmdRootSet, AmdRoots, SnpVerifier, VerifiedSnpReport};
 
 /// AMD EPYC processor generations with SEV-SNP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

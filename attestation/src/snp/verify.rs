@@ -25,13 +25,35 @@ pub struct VerifiedSnpReport {
 /// gets the embedded roots; the simulated roots exist only with feature `sim`.
 #[derive(Debug, Clone)]
 pub struct AmdRoots {
-    _private: (),
+    sets: Vec<AmdRootSet>,
+}
+
+/// One generation's root set: the self-signed ARK, the ASK (VCEK issuer) and optionally the ASVK
+/// (VLEK issuer), all DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmdRootSet {
+    pub(crate) kind: TrustRoot,
+    pub(crate) generation: Generation,
+    pub(crate) ark_der: Vec<u8>,
+    pub(crate) ask_der: Vec<u8>,
+    pub(crate) asvk_der: Option<Vec<u8>>,
 }
 
 impl AmdRoots {
     /// The ARK/ASK/ASVK of Milan, Genoa and Turin embedded in this crate.
     pub fn embedded() -> Self {
-        Self { _private: () }
+        Self { sets: Vec::new() }
+    }
+
+    /// Crate-internal: roots from explicit sets (the `sim` module adds its simulated set).
+    #[allow(dead_code)]
+    pub(crate) fn from_sets(sets: Vec<AmdRootSet>) -> Self {
+        Self { sets }
+    }
+
+    /// The root sets, for reports.
+    pub fn sets(&self) -> &[AmdRootSet] {
+        &self.sets
     }
 }
 
