@@ -1,5 +1,5 @@
 //! Test-only access to the real evidence in `../shared/vectors` (next to the checkout).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 
