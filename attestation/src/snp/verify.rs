@@ -747,3 +747,183 @@ fn verify_report_signature(report: &SnpReport, leaf: &Cert, subject: Subject) ->
     key.verify_digest(Sha384::new_with_prefix(&report.signed_bytes), &signature)
         .map_err(|_| Error::ReportSignatureInvalid)
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+mod tests {
+    use super::*;
+    use crate::test_vectors;
+
+    const T: i64 = 1_700_000_000;
+
+    fn milan_report() -> SnpReport {
+        SnpReport::parse_hex(&test_vectors::read("snp/report_milan.hex")).unwrap()
+    }
+
+    fn embedded_set(generation: Generation) -> AmdRootSet {
+        AmdRoots::embedded()
+            .sets
+            .into_iter()
+            .find(|s| s.generation == generation)
+            .unwrap()
+    }
+
+    #[test]
+    fn embedded_root_sets_are_checked_once_and_all_pass() {
+        let verifier = SnpVerifier::new();
+        assert_eq!(verifier.prepared.len(), 3);
+        for prepared in &verifier.prepared {
+            let set = prepared.as_ref().unwrap();
+            assert_eq!(set.kind, TrustRoot::Amd);
+            assert!(set.asvk.is_some());
+            assert_eq!(
+                set.ark.cert.subject_cn().as_deref(),
+                Some(format!("ARK-{}", set.generation.as_str()).as_str())
+            );
+            assert_eq!(
+                set.asvk.as_ref().unwrap().cert.subject_cn().as_deref(),
+                Some(format!("SEV-VLEK-{}", set.generation.as_str()).as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn the_root_kind_of_the_matching_set_is_reported() {
+        // The chain logic trusts whichever ARK a set holds and reports the set's kind: the
+        // simulated TEE relies on this with its own ARK.
+        let mut set = embedded_set(Generation::Milan);
+        set.kind = TrustRoot::Simulated;
+        let verifier = SnpVerifier::with_roots(AmdRoots::from_sets(vec![set]));
+        let vcek = test_vectors::read("snp/vcek_milan.der");
+        let v = verifier.verify(&milan_report(), &vcek, None, T).unwrap();
+        assert_eq!(v.root, TrustRoot::Simulated);
+        let v = SnpVerifier::new()
+            .verify(&milan_report(), &vcek, None, T)
+            .unwrap();
+        assert_eq!(v.root, TrustRoot::Amd);
+    }
+
+    #[test]
+    fn a_verifier_without_the_generations_roots_finds_no_trusted_root() {
+        let vcek = test_vectors::read("snp/vcek_milan.der");
+        for roots in [
+            AmdRoots::from_sets(vec![]),
+            AmdRoots::from_sets(vec![embedded_set(Generation::Genoa)]),
+        ] {
+            let verifier = SnpVerifier::with_roots(roots);
+            assert_eq!(
+                verifier.verify(&milan_report(), &vcek, None, T),
+                Err(Error::UntrustedRoot {
+                    subject: Subject::Vcek
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn a_chain_pem_ark_outside_the_verifiers_sets_is_untrusted() {
+        let verifier =
+            SnpVerifier::with_roots(AmdRoots::from_sets(vec![embedded_set(Generation::Genoa)]));
+        let vcek = test_vectors::read("snp/vcek_milan.der");
+        let chain = test_vectors::read("snp/cert_chain_milan");
+        assert_eq!(
+            verifier.verify(&milan_report(), &vcek, Some(&chain), T),
+            Err(Error::UntrustedRoot {
+                subject: Subject::Ark
+            })
+        );
+    }
+
+    #[test]
+    fn a_set_whose_ask_is_not_issued_by_its_ark_is_reported_when_used() {
+        let mut set = embedded_set(Generation::Milan);
+        set.ask_der = embedded_set(Generation::Genoa).ask_der;
+        let verifier = SnpVerifier::with_roots(AmdRoots::from_sets(vec![set]));
+        let vcek = test_vectors::read("snp/vcek_milan.der");
+        assert!(matches!(
+            verifier.verify(&milan_report(), &vcek, None, T),
+            Err(Error::CertificateChainInvalid {
+                subject: Subject::Ask,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_set_whose_ark_is_not_self_issued_is_rejected() {
+        let mut set = embedded_set(Generation::Milan);
+        set.ark_der = set.ask_der.clone();
+        assert!(matches!(
+            PreparedSet::new(&set),
+            Err(Error::CertificateChainInvalid {
+                subject: Subject::Ark,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_set_whose_ark_signature_is_broken_is_rejected() {
+        let mut set = embedded_set(Generation::Milan);
+        let last = set.ark_der.len() - 1;
+        set.ark_der[last] ^= 1;
+        assert_eq!(
+            PreparedSet::new(&set).map(|_| ()),
+            Err(Error::CertificateSignatureInvalid {
+                subject: Subject::Ark,
+                position: 2
+            })
+        );
+    }
+
+    #[test]
+    fn a_vcek_is_not_accepted_as_a_ca() {
+        let vcek =
+            Cert::from_der(&test_vectors::read("snp/vcek_milan.der"), Subject::Vcek).unwrap();
+        assert!(matches!(
+            vcek.require_ca(Subject::Ask, 1),
+            Err(Error::CertificateChainInvalid {
+                subject: Subject::Ask,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn vcek_extensions_of_the_real_certificates_decode() {
+        let milan = Cert::from_der(&test_vectors::read("snp/vcek_milan.der"), Subject::Vcek)
+            .unwrap()
+            .vek_extensions(Subject::Vcek)
+            .unwrap();
+        assert_eq!(milan.product_name.as_deref(), Some("Milan-B0"));
+        assert_eq!(
+            (milan.bl_spl, milan.tee_spl, milan.snp_spl, milan.ucode_spl),
+            (Some(3), Some(0), Some(8), Some(0x73))
+        );
+        assert_eq!(milan.fmc_spl, None);
+        assert_eq!(milan.hw_id.as_deref(), Some(&milan_report().chip_id[..]));
+        // The synthetic trustee VCEKs: raw and OCTET STRING-wrapped 64-byte hwID, 2-byte
+        // INTEGER SPL (0xA9 needs a leading zero in DER).
+        for name in ["test-vcek-invalid-legacy.der", "test-vcek-invalid-new.der"] {
+            let ext = Cert::from_der(&test_vectors::read(&format!("snp/{name}")), Subject::Vcek)
+                .unwrap()
+                .vek_extensions(Subject::Vcek)
+                .unwrap();
+            let hw: Vec<u8> = (0u8..64).collect();
+            assert_eq!(ext.hw_id, Some(hw), "{name}");
+        }
+        let legacy = Cert::from_der(
+            &test_vectors::read("snp/test-vcek-invalid-legacy.der"),
+            Subject::Vcek,
+        )
+        .unwrap()
+        .vek_extensions(Subject::Vcek)
+        .unwrap();
+        assert_eq!(legacy.ucode_spl, Some(0xA9));
+    }
+}
