@@ -4,6 +4,7 @@
 
 use p384::ecdsa::signature::DigestVerifier;
 use sha2::{Digest, Sha384};
+use std::sync::OnceLock;
 
 use super::certs::Cert;
 use super::report::{SnpReport, REPORT_LEN, SIGNED_LEN};
@@ -98,12 +99,19 @@ impl AmdRoots {
     }
 }
 
-/// A CA certificate whose signature (by the ARK, or its own for the ARK) and CA profile
-/// were checked once, when the verifier was built.
+/// A parsed CA certificate (ARK, ASK, ASVK) with its RSA-PSS verifying key.
 #[derive(Debug, Clone)]
-struct CheckedCa {
+struct CaCert {
     cert: Cert,
     key: rsa::pss::VerifyingKey<Sha384>,
+}
+
+impl CaCert {
+    fn parse(der: &[u8], subject: Subject) -> Result<Self> {
+        let cert = Cert::from_der(der, subject)?;
+        let key = cert.rsa_pss_key(subject)?;
+        Ok(Self { cert, key })
+    }
 }
 
 /// Which CA issued the leaf, and so what the leaf is.
@@ -136,36 +144,35 @@ impl Role {
     }
 }
 
+/// A root set parsed when the verifier is built; its signatures and CA profiles are checked
+/// on first use and the outcome kept (they do not depend on time, so a verifier built once
+/// pays for them once, and one built per call only for the generation it meets).
 #[derive(Debug, Clone)]
 struct PreparedSet {
     kind: TrustRoot,
     generation: Generation,
-    ark: CheckedCa,
-    ask: CheckedCa,
-    asvk: Option<CheckedCa>,
+    ark: CaCert,
+    ask: CaCert,
+    asvk: Option<CaCert>,
+    ark_checked: OnceLock<Result<()>>,
+    ask_checked: OnceLock<Result<()>>,
+    asvk_checked: OnceLock<Result<()>>,
 }
 
 impl PreparedSet {
     fn new(set: &AmdRootSet) -> Result<Self> {
-        let ark = Cert::from_der(&set.ark_der, Subject::Ark)?;
-        if !ark.is_self_issued() {
+        let ark = CaCert::parse(&set.ark_der, Subject::Ark)?;
+        if !ark.cert.is_self_issued() {
             return Err(Error::CertificateChainInvalid {
                 subject: Subject::Ark,
                 reason: "the ARK is not self-issued".into(),
             });
         }
-        ark.require_ca(Subject::Ark, 2)?;
-        let ark_key = ark.rsa_pss_key(Subject::Ark)?;
-        ark.verify_issued_by(&ark, &ark_key, Subject::Ark, 2)?;
-        let ark = CheckedCa {
-            cert: ark,
-            key: ark_key,
-        };
-        let ask = check_intermediate(&set.ask_der, &ark, Subject::Ask)?;
+        let ask = CaCert::parse(&set.ask_der, Subject::Ask)?;
         let asvk = set
             .asvk_der
             .as_deref()
-            .map(|der| check_intermediate(der, &ark, Subject::Asvk))
+            .map(|der| CaCert::parse(der, Subject::Asvk))
             .transpose()?;
         Ok(Self {
             kind: set.kind,
@@ -173,11 +180,46 @@ impl PreparedSet {
             ark,
             ask,
             asvk,
+            ark_checked: OnceLock::new(),
+            ask_checked: OnceLock::new(),
+            asvk_checked: OnceLock::new(),
         })
     }
 
-    /// The set's own ASK or ASVK whose subject issued `leaf`.
-    fn issuer_of(&self, leaf: &Cert) -> Option<(&CheckedCa, Role)> {
+    /// The ARK: a CA, self-signed.
+    fn check_ark(&self) -> Result<()> {
+        self.ark_checked
+            .get_or_init(|| {
+                let ark = &self.ark;
+                ark.cert.require_ca(Subject::Ark, 2)?;
+                ark.cert
+                    .verify_issued_by(&ark.cert, &ark.key, Subject::Ark, 2)
+            })
+            .clone()
+    }
+
+    /// The set's own ASK or ASVK (and the ARK above it).
+    fn check_own(&self, role: Role) -> Result<()> {
+        self.check_ark()?;
+        match role {
+            Role::Ask => self
+                .ask_checked
+                .get_or_init(|| check_ca_under(&self.ask.cert, &self.ark, Subject::Ask))
+                .clone(),
+            Role::Asvk => match &self.asvk {
+                Some(asvk) => self
+                    .asvk_checked
+                    .get_or_init(|| check_ca_under(&asvk.cert, &self.ark, Subject::Asvk))
+                    .clone(),
+                None => Err(Error::UntrustedRoot {
+                    subject: Subject::Asvk,
+                }),
+            },
+        }
+    }
+
+    /// The set's own ASK or ASVK whose subject issued `leaf` (by name only).
+    fn issuer_of(&self, leaf: &Cert) -> Option<(&CaCert, Role)> {
         if self.ask.cert.subject_name() == leaf.issuer_name() {
             return Some((&self.ask, Role::Ask));
         }
@@ -189,12 +231,9 @@ impl PreparedSet {
 }
 
 /// An ASK/ASVK: a CA signed by the ARK.
-fn check_intermediate(der: &[u8], ark: &CheckedCa, subject: Subject) -> Result<CheckedCa> {
-    let cert = Cert::from_der(der, subject)?;
+fn check_ca_under(cert: &Cert, ark: &CaCert, subject: Subject) -> Result<()> {
     cert.require_ca(subject, 1)?;
-    cert.verify_issued_by(&ark.cert, &ark.key, subject, 1)?;
-    let key = cert.rsa_pss_key(subject)?;
-    Ok(CheckedCa { cert, key })
+    cert.verify_issued_by(&ark.cert, &ark.key, subject, 1)
 }
 
 /// Upper bound for `chain_pem` (a KDS bundle is ~7 KiB).
@@ -295,7 +334,7 @@ struct CheckedChain<'a> {
 struct ResolvedChain<'a> {
     set: &'a PreparedSet,
     /// The ASK/ASVK: the set's own, or an equal or newer one from `chain_pem`.
-    issuer: std::borrow::Cow<'a, CheckedCa>,
+    issuer: std::borrow::Cow<'a, CaCert>,
     role: Role,
 }
 
@@ -447,6 +486,11 @@ impl SnpVerifier {
             Some(pem) => self.resolve_with_pem(&leaf, pem, leaf_subject)?,
             None => self.resolve_embedded(&leaf, leaf_subject)?,
         };
+        // A fresh intermediate from `chain_pem` was checked under the ARK when resolved;
+        // the set's own are checked (once) here.
+        if let std::borrow::Cow::Borrowed(_) = chain.issuer {
+            chain.set.check_own(chain.role)?;
+        }
         let generation = chain.set.generation;
         let leaf_subject = chain.role.leaf_subject();
 
@@ -608,10 +652,12 @@ impl SnpVerifier {
         } else {
             Role::Ask
         };
-        let checked = check_intermediate(&issuer.der, &set.ark, role.ca_subject())?;
+        set.check_ark()?;
+        let fresh = CaCert::parse(&issuer.der, role.ca_subject())?;
+        check_ca_under(&fresh.cert, &set.ark, role.ca_subject())?;
         Ok(ResolvedChain {
             set,
-            issuer: std::borrow::Cow::Owned(checked),
+            issuer: std::borrow::Cow::Owned(fresh),
             role,
         })
     }
@@ -774,21 +820,39 @@ mod tests {
     }
 
     #[test]
-    fn embedded_root_sets_are_checked_once_and_all_pass() {
+    fn embedded_root_sets_parse_and_all_their_signatures_hold() {
         let verifier = SnpVerifier::new();
         assert_eq!(verifier.prepared.len(), 3);
         for prepared in &verifier.prepared {
             let set = prepared.as_ref().unwrap();
             assert_eq!(set.kind, TrustRoot::Amd);
-            assert!(set.asvk.is_some());
+            set.check_own(Role::Ask).unwrap();
+            set.check_own(Role::Asvk).unwrap();
             assert_eq!(
                 set.ark.cert.subject_cn().as_deref(),
                 Some(format!("ARK-{}", set.generation.as_str()).as_str())
             );
             assert_eq!(
+                set.ask.cert.subject_cn().as_deref(),
+                Some(format!("SEV-{}", set.generation.as_str()).as_str())
+            );
+            assert_eq!(
                 set.asvk.as_ref().unwrap().cert.subject_cn().as_deref(),
                 Some(format!("SEV-VLEK-{}", set.generation.as_str()).as_str())
             );
+        }
+    }
+
+    #[test]
+    fn root_set_checks_run_once_on_first_use() {
+        let verifier = SnpVerifier::new();
+        let vcek = test_vectors::read("snp/vcek_milan.der");
+        verifier.verify(&milan_report(), &vcek, None, T).unwrap();
+        for set in verifier.prepared.iter().map(|p| p.as_ref().unwrap()) {
+            let used = set.generation == Generation::Milan;
+            assert_eq!(set.ark_checked.get().is_some(), used);
+            assert_eq!(set.ask_checked.get().is_some(), used);
+            assert!(set.asvk_checked.get().is_none());
         }
     }
 
@@ -840,18 +904,40 @@ mod tests {
     }
 
     #[test]
-    fn a_set_whose_ask_is_not_issued_by_its_ark_is_reported_when_used() {
+    fn a_set_whose_ask_signature_is_broken_is_reported_when_used() {
         let mut set = embedded_set(Generation::Milan);
-        set.ask_der = embedded_set(Generation::Genoa).ask_der;
+        let last = set.ask_der.len() - 1;
+        set.ask_der[last] ^= 1;
         let verifier = SnpVerifier::with_roots(AmdRoots::from_sets(vec![set]));
         let vcek = test_vectors::read("snp/vcek_milan.der");
-        assert!(matches!(
+        assert_eq!(
             verifier.verify(&milan_report(), &vcek, None, T),
+            Err(Error::CertificateSignatureInvalid {
+                subject: Subject::Ask,
+                position: 1
+            })
+        );
+    }
+
+    #[test]
+    fn a_set_whose_ask_is_another_generations_is_not_the_vceks_issuer() {
+        let mut set = embedded_set(Generation::Milan);
+        set.ask_der = embedded_set(Generation::Genoa).ask_der;
+        assert!(matches!(
+            PreparedSet::new(&set).unwrap().check_own(Role::Ask),
             Err(Error::CertificateChainInvalid {
                 subject: Subject::Ask,
                 ..
             })
         ));
+        let verifier = SnpVerifier::with_roots(AmdRoots::from_sets(vec![set]));
+        let vcek = test_vectors::read("snp/vcek_milan.der");
+        assert_eq!(
+            verifier.verify(&milan_report(), &vcek, None, T),
+            Err(Error::UntrustedRoot {
+                subject: Subject::Vcek
+            })
+        );
     }
 
     #[test]
@@ -873,7 +959,7 @@ mod tests {
         let last = set.ark_der.len() - 1;
         set.ark_der[last] ^= 1;
         assert_eq!(
-            PreparedSet::new(&set).map(|_| ()),
+            PreparedSet::new(&set).unwrap().check_ark(),
             Err(Error::CertificateSignatureInvalid {
                 subject: Subject::Ark,
                 position: 2
