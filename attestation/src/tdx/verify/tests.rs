@@ -1,0 +1,1 @@
+//! Unit tests (test CA) — filled below.
