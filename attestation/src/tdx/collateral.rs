@@ -158,6 +158,36 @@ impl Collateral {
         &self.inner.qe_identity
     }
 
+    /// The TCB info issuer chain as DER certificates, in the given order (signer first).
+    pub fn tcb_info_issuer_chain_der(&self) -> Result<Vec<Vec<u8>>> {
+        pem_chain_to_der(
+            self.inner.tcb_info_issuer_chain.as_bytes(),
+            Subject::TcbInfo,
+        )
+    }
+
+    /// The QE identity issuer chain as DER certificates, in the given order (signer first).
+    pub fn qe_identity_issuer_chain_der(&self) -> Result<Vec<Vec<u8>>> {
+        pem_chain_to_der(
+            self.inner.qe_identity_issuer_chain.as_bytes(),
+            Subject::QeIdentity,
+        )
+    }
+
+    /// The PCK CRL issuer chain as DER certificates, in the given order (CRL issuer first).
+    pub fn pck_crl_issuer_chain_der(&self) -> Result<Vec<Vec<u8>>> {
+        pem_chain_to_der(self.inner.pck_crl_issuer_chain.as_bytes(), Subject::PckCrl)
+    }
+
+    /// The PCK chain carried by the collateral (if any) as DER certificates, leaf first.
+    pub fn pck_certificate_chain_der(&self) -> Result<Option<Vec<Vec<u8>>>> {
+        self.inner
+            .pck_certificate_chain
+            .as_deref()
+            .map(|c| pem_chain_to_der(c.as_bytes(), Subject::PckCertChain))
+            .transpose()
+    }
+
     /// The collateral as dcap-qvl's `QuoteCollateralV3` JSON (what [`Collateral::from_json`]
     /// reads back).
     pub fn to_json(&self) -> String {
@@ -780,6 +810,135 @@ mod tests {
         let mut r = spr_e4_responses();
         r.root_ca_crl.truncate(r.root_ca_crl.len() - 1);
         assert_malformed(Collateral::from_pcs(&r).unwrap_err(), Subject::RootCaCrl);
+    }
+
+    #[test]
+    fn issuer_chains_decode_signer_first_ending_in_the_intel_root() {
+        let root = test_vectors::read("tdx/TrustedRootCA.der");
+        for name in JSON_VECTORS {
+            let c = Collateral::from_json(&test_vectors::read(name)).unwrap();
+            for chain in [
+                c.tcb_info_issuer_chain_der().unwrap(),
+                c.qe_identity_issuer_chain_der().unwrap(),
+                c.pck_crl_issuer_chain_der().unwrap(),
+            ] {
+                assert_eq!(chain.len(), 2, "{name}");
+                assert_eq!(chain[1], root, "{name}");
+            }
+            assert_eq!(c.pck_certificate_chain_der().unwrap(), None, "{name}");
+        }
+    }
+
+    /// Intel QVL's sample collateral files (test root) as PCS responses; the PCK chain
+    /// (leaf + issuer chain) comes with them because the SGX quote carries only a PPID.
+    fn intel_synthetic(tee: &str) -> PcsResponses {
+        let f = |n: &str| test_vectors::read(&format!("tdx/intel-synthetic/{tee}/{n}"));
+        let mut pck = f("pckCert.pem");
+        pck.extend(f("pckSignChain.pem"));
+        PcsResponses {
+            tcb_info_response: f("tcbInfo.json"),
+            tcb_info_issuer_chain: f("tcbSignChain.pem"),
+            qe_identity_response: f("qeIdentity.json"),
+            // The QE identity is signed by the TCB signing key too.
+            qe_identity_issuer_chain: f("tcbSignChain.pem"),
+            pck_crl: f("intermediateCaCrl.der"),
+            pck_crl_issuer_chain: f("pckSignChain.pem"),
+            root_ca_crl: f("rootCaCrl.der"),
+            pck_certificate_chain: Some(pck),
+        }
+    }
+
+    #[test]
+    fn intel_synthetic_collateral_assembles_from_its_files() {
+        for tee in ["sgx", "tdx"] {
+            let r = intel_synthetic(tee);
+            let c = Collateral::from_pcs(&r).unwrap();
+            let body = String::from_utf8(r.tcb_info_response.clone()).unwrap();
+            assert!(body.contains(c.tcb_info_json()), "{tee}");
+            assert!(c.tcb_info_json().starts_with('{'), "{tee}");
+            let tcb: serde_json::Value = serde_json::from_str(c.tcb_info_json()).unwrap();
+            let whole: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(tcb, whole["tcbInfo"], "{tee}");
+            assert_eq!(
+                hex::encode(&c.inner().tcb_info_signature),
+                whole["signature"].as_str().unwrap().to_ascii_lowercase(),
+                "{tee}"
+            );
+            assert_eq!(c.pck_certificate_chain_der().unwrap().unwrap().len(), 3);
+            assert_eq!(c.pck_crl_issuer_chain_der().unwrap().len(), 2);
+            // Round trip through dcap-qvl's JSON keeps everything, the PCK chain included.
+            assert_eq!(Collateral::from_json(c.to_json().as_bytes()).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn intel_synthetic_pem_crls_equal_their_der_files() {
+        let der = Collateral::from_pcs(&intel_synthetic("sgx")).unwrap();
+        let mut r = intel_synthetic("sgx");
+        r.pck_crl = test_vectors::read("tdx/intel-synthetic/sgx/intermediateCaCrl.pem");
+        r.root_ca_crl = test_vectors::read("tdx/intel-synthetic/sgx/rootCaCrl.pem");
+        assert_eq!(Collateral::from_pcs(&r).unwrap(), der);
+    }
+
+    /// ECDSA P-256 check of a signed string under the first certificate of a chain.
+    fn signed_by_chain_leaf(chain: &[Vec<u8>], text: &str, sig: &[u8]) -> bool {
+        use p256::ecdsa::signature::Verifier;
+        use x509_cert::der::Decode;
+        let cert = x509_cert::Certificate::from_der(&chain[0]).unwrap();
+        let spki = cert.tbs_certificate().subject_public_key_info();
+        let key = spki.subject_public_key.as_bytes().unwrap();
+        let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(key).unwrap();
+        let sig = p256::ecdsa::Signature::from_slice(sig).unwrap();
+        vk.verify(text.as_bytes(), &sig).is_ok()
+    }
+
+    #[test]
+    fn signed_strings_from_pcs_verify_under_the_tcb_signing_key() {
+        // Exactness matters: Intel's signature covers these bytes and nothing else.
+        let c = Collateral::from_pcs(&spr_e4_responses()).unwrap();
+        let i = c.inner();
+        let chain = c.tcb_info_issuer_chain_der().unwrap();
+        assert!(signed_by_chain_leaf(
+            &chain,
+            &i.tcb_info,
+            &i.tcb_info_signature
+        ));
+        let chain = c.qe_identity_issuer_chain_der().unwrap();
+        assert!(signed_by_chain_leaf(
+            &chain,
+            &i.qe_identity,
+            &i.qe_identity_signature
+        ));
+        // One changed byte (a re-serialization would change far more) breaks it.
+        let mut touched = i.tcb_info.clone();
+        touched.push(' ');
+        assert!(!signed_by_chain_leaf(
+            &chain,
+            &touched,
+            &i.tcb_info_signature
+        ));
+    }
+
+    #[test]
+    fn go_tdx_guest_v5_tcb_info_response_verifies_after_extraction() {
+        // sample_tcbinfo_response_v5 is signed by Intel's TCB signing key, the same key that
+        // signs the outdated quote's collateral.
+        let issuer = Collateral::from_json(&test_vectors::read(
+            "tdx/tdx_quote_outdated_collateral.json",
+        ))
+        .unwrap();
+        let mut r = spr_e4_responses();
+        r.tcb_info_response = test_vectors::read("tdx/sample_tcbinfo_response_v5");
+        r.tcb_info_issuer_chain = issuer.inner().tcb_info_issuer_chain.clone().into_bytes();
+        let c = Collateral::from_pcs(&r).unwrap();
+        let tcb: serde_json::Value = serde_json::from_str(c.tcb_info_json()).unwrap();
+        assert_eq!(tcb["fmspc"], "90c06f000000");
+        let chain = c.tcb_info_issuer_chain_der().unwrap();
+        assert!(signed_by_chain_leaf(
+            &chain,
+            c.tcb_info_json(),
+            &c.inner().tcb_info_signature
+        ));
     }
 
     proptest::proptest! {
