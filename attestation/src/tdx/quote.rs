@@ -1471,6 +1471,114 @@ mod tests {
         );
     }
 
+    #[test]
+    fn header_without_body_is_a_truncated_body() {
+        let b = test_vectors::read("tdx/tdx_quote");
+        let err = Quote::parse(&b[..HEADER_LEN]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Truncated {
+                    subject: Subject::QuoteBody,
+                    available: 0,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // v5: the descriptor itself cut short.
+        let b = test_vectors::read("tdx/tdx_quote_outdated");
+        let err = Quote::parse(&b[..HEADER_LEN + 3]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Truncated {
+                    subject: Subject::QuoteBody,
+                    needed: 4,
+                    available: 1
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn v3_signature_data_too_short_for_the_qe_report_is_truncated_qe_report() {
+        // Declare 128 + 100 bytes: key and signature fit, the QE report does not.
+        let mut b = test_vectors::read("tdx/sgx_quote");
+        let off = Quote::parse(&b).unwrap().signed_bytes.len();
+        set_u32(&mut b, off, 228);
+        let err = Quote::parse(&b).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Truncated {
+                    subject: Subject::QeReport,
+                    needed: 384,
+                    available: 100
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn v4_signature_data_too_short_for_key_and_signature_is_truncated() {
+        let mut b = test_vectors::read("tdx/tdx_quote");
+        let off = Quote::parse(&b).unwrap().signed_bytes.len();
+        set_u32(&mut b, off, 100);
+        let err = Quote::parse(&b).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Truncated {
+                    subject: Subject::QuoteSignatureData,
+                    needed: 64,
+                    available: 36
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn type_6_size_shorter_than_declared_signature_data_is_refused() {
+        // The type-6 data no longer fills the signature data: the rest is unexplained.
+        let mut b = test_vectors::read("tdx/tdx_quote");
+        let type6 = sig_start(&Quote::parse(&b).unwrap()) + 128;
+        let len = get_u32(&b, type6 + 2);
+        set_u32(&mut b, type6 + 2, len - 10);
+        let err = Quote::parse(&b).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::TrailingBytes {
+                    subject: Subject::QuoteSignatureData,
+                    count: 10
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn every_truncation_of_the_synthetic_quotes_is_truncated() {
+        // Short QE auth data (0 bytes) and PPID certification data (type 1) paths.
+        for name in [
+            "tdx/intel-synthetic/sgx/quote.dat",
+            "tdx/intel-synthetic/tdx/quote.dat",
+        ] {
+            let bytes = test_vectors::read(name);
+            for cut in 0..bytes.len() {
+                let err = Quote::parse(&bytes[..cut]).unwrap_err();
+                assert!(
+                    matches!(err, Error::Truncated { .. }),
+                    "{name} cut at {cut}: {err:?}"
+                );
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
