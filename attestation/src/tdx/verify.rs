@@ -24,6 +24,8 @@ mod cache;
 mod chain;
 mod tcb;
 #[cfg(test)]
+mod testca;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
@@ -112,8 +114,7 @@ pub const INTEL_ROOT_KEY_ID: &str = "46e403bd34f05a3f2817ab9badcaacc7ffc98e0f261
 
 /// Intel's QE vendor id (939A7233-F79C-4CA9-940A-0DB3957F0607).
 const INTEL_QE_VENDOR_ID: [u8; 16] = [
-    0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06,
-    0x07,
+    0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07,
 ];
 /// Attestation key type 2: ECDSA-256 with P-256.
 const ATTESTATION_KEY_ECDSA_P256: u16 = 2;
@@ -186,12 +187,17 @@ impl TdxVerifier {
     }
 
     /// Verify a parsed quote with its collateral at `now` (unix seconds).
-    pub fn verify(&self, quote: &Quote, collateral: &Collateral, now: i64) -> Result<VerifiedQuote> {
+    pub fn verify(
+        &self,
+        quote: &Quote,
+        collateral: &Collateral,
+        now: i64,
+    ) -> Result<VerifiedQuote> {
         let is_tdx = check_header(quote)?;
         let sig = &quote.signature;
 
         // 1. Collateral (cached by content hash; a hit is only valid inside its window).
-        let collateral_key = collateral_hash(collateral);
+        let collateral_key = collateral.content_hash();
         let coll = match self.cache.collateral(&collateral_key, now) {
             Some(hit) => hit,
             None => {
@@ -299,9 +305,7 @@ impl TdxVerifier {
             .current
             .as_ref()
             .map(|c| tcb::converge(c.tcb_status, qe_level.tcb_status));
-        if status == dcap_qvl::TcbStatus::Revoked
-            || current == Some(dcap_qvl::TcbStatus::Revoked)
-        {
+        if status == dcap_qvl::TcbStatus::Revoked || current == Some(dcap_qvl::TcbStatus::Revoked) {
             return Err(Error::TcbRevoked);
         }
         let relaunch_advised = current.is_some_and(|c| tcb::relaunch_advised(status, c));
@@ -370,14 +374,12 @@ impl TdxVerifier {
         check_collateral_time(qe_identity.window, Subject::QeIdentity, now)?;
 
         // The TCB signing chain picks the anchor every other chain must end in.
-        let tcb_chain = chain::parse_pem_chain(c.tcb_info_issuer_chain.as_bytes(), Subject::TcbInfo)?;
+        let tcb_chain =
+            chain::parse_pem_chain(c.tcb_info_issuer_chain.as_bytes(), Subject::TcbInfo)?;
         let anchor_index = self.select_anchor(&tcb_chain, Subject::TcbInfo)?;
-        let anchor = self
-            .anchors
-            .get(anchor_index)
-            .ok_or(Error::UntrustedRoot {
-                subject: Subject::TcbInfo,
-            })?;
+        let anchor = self.anchors.get(anchor_index).ok_or(Error::UntrustedRoot {
+            subject: Subject::TcbInfo,
+        })?;
 
         let root_crl = Crl::parse(&c.root_ca_crl, Subject::RootCaCrl, Some(anchor.spki()))?;
         root_crl.check_time(now, Subject::RootCaCrl)?;
@@ -400,7 +402,10 @@ impl TdxVerifier {
             rest: Subject::TcbInfo,
         };
         window = window.and(verify_signer_chain(&tcb_chain, role, anchor, &crls, now)?);
-        let tcb_signer = tcb_chain.first().map(|c| c.public_key.as_slice()).unwrap_or(&[]);
+        let tcb_signer = tcb_chain
+            .first()
+            .map(|c| c.public_key.as_slice())
+            .unwrap_or(&[]);
         if !chain::verify_raw_sig(
             tcb_signer,
             c.tcb_info.as_bytes(),
@@ -417,10 +422,8 @@ impl TdxVerifier {
         let qe_signer_key = if c.qe_identity_issuer_chain == c.tcb_info_issuer_chain {
             tcb_signer.to_vec()
         } else {
-            let qe_chain = chain::parse_pem_chain(
-                c.qe_identity_issuer_chain.as_bytes(),
-                Subject::QeIdentity,
-            )?;
+            let qe_chain =
+                chain::parse_pem_chain(c.qe_identity_issuer_chain.as_bytes(), Subject::QeIdentity)?;
             let role = ChainRole {
                 leaf: Subject::QeIdentity,
                 rest: Subject::QeIdentity,
@@ -590,31 +593,4 @@ fn check_collateral_time(window: Window, subject: Subject, now: i64) -> Result<(
         });
     }
     Ok(())
-}
-
-/// Content hash of the collateral: SHA-256 over every field, length-prefixed.
-fn collateral_hash(collateral: &Collateral) -> [u8; 32] {
-    let c = &collateral.inner;
-    let mut h = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
-    };
-    field(c.pck_crl_issuer_chain.as_bytes());
-    field(&c.root_ca_crl);
-    field(&c.pck_crl);
-    field(c.tcb_info_issuer_chain.as_bytes());
-    field(c.tcb_info.as_bytes());
-    field(&c.tcb_info_signature);
-    field(c.qe_identity_issuer_chain.as_bytes());
-    field(c.qe_identity.as_bytes());
-    field(&c.qe_identity_signature);
-    match &c.pck_certificate_chain {
-        Some(pem) => {
-            field(b"pck");
-            field(pem.as_bytes());
-        }
-        None => field(b""),
-    }
-    h.finalize().into()
 }

@@ -260,10 +260,9 @@ impl Crl {
     /// it later). Dates are checked separately ([`Crl::check_time`]).
     pub fn parse(der: &[u8], subject: Subject, issuer_spki: Option<&[u8]>) -> Result<Self> {
         let invalid = |reason: String| Error::CrlInvalid { subject, reason };
-        let info = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(
-            der,
-        )
-        .map_err(|e| invalid(format!("DER: {e}")))?;
+        let info =
+            x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
+                .map_err(|e| invalid(format!("DER: {e}")))?;
         let tbs = &info.tbs_cert_list;
         let secs = |t: std::time::Duration| i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
         let next_update = tbs
@@ -432,12 +431,11 @@ pub(crate) fn verify_chain(
         .filter(|c| !c.self_issued())
         .map(|c| c.der.clone())
         .collect();
-    let ee = webpki::EndEntityCert::try_from(&leaf.der).map_err(|e| {
-        Error::CertificateMalformed {
+    let ee =
+        webpki::EndEntityCert::try_from(&leaf.der).map_err(|e| Error::CertificateMalformed {
             subject: role.leaf,
             reason: format!("{e:?}"),
-        }
-    })?;
+        })?;
     let crl_refs = [&crls.root.crl, &crls.pck.crl];
     let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs)
         .map_err(|_| Error::CertificateChainInvalid {

@@ -136,8 +136,7 @@ fn hex_array<const N: usize>(value: &str, field: &str, subject: Subject) -> Resu
 /// Parse the signed TCB info string. The levels are put in Intel QVL's canonical order.
 pub(crate) fn parse_tcb_info(json: &str) -> Result<CheckedTcbInfo> {
     let subject = Subject::TcbInfo;
-    let mut info: TcbInfo =
-        serde_json::from_str(json).map_err(|e| json_error(json, e, subject))?;
+    let mut info: TcbInfo = serde_json::from_str(json).map_err(|e| json_error(json, e, subject))?;
     let window = Window {
         start: parse_date(&info.issue_date, subject)?,
         end: parse_date(&info.next_update, subject)?,
@@ -305,13 +304,12 @@ fn find_tcb_level<'a>(
     tee_tcb_svn: Option<&[u8; 16]>,
 ) -> Result<&'a TcbLevel> {
     for level in &info.tcb_levels {
-        let shortfalls =
-            level
-                .shortfalls(cpu_svn, pce_svn, tee_tcb_svn)
-                .map_err(|e| Error::CollateralMismatch {
-                    subject: Subject::TcbInfo,
-                    reason: e.to_string(),
-                })?;
+        let shortfalls = level
+            .shortfalls(cpu_svn, pce_svn, tee_tcb_svn)
+            .map_err(|e| Error::CollateralMismatch {
+                subject: Subject::TcbInfo,
+                reason: e.to_string(),
+            })?;
         if shortfalls.is_empty() {
             ensure_status(level.tcb_status, TCB_INFO_STATUSES)?;
             return Ok(level);
@@ -329,11 +327,11 @@ fn evaluate_tdx_tcb(
     tee_tcb_svn: &[u8; 16],
 ) -> Result<TcbLevel> {
     let mut level = find_tcb_level(info, cpu_svn, pce_svn, Some(tee_tcb_svn))?.clone();
-    let identity = info
-        .tdx_module_identity(tee_tcb_svn)
-        .map_err(|_| Error::TdxModuleIdentityMismatch {
-            field: "tdx_module_identity",
-        })?;
+    let identity =
+        info.tdx_module_identity(tee_tcb_svn)
+            .map_err(|_| Error::TdxModuleIdentityMismatch {
+                field: "tdx_module_identity",
+            })?;
     let Some(identity) = identity else {
         return Ok(level);
     };
@@ -369,11 +367,11 @@ fn check_tdx_module_identity(info: &TcbInfo, td: &TdReport10) -> Result<()> {
             subject,
             reason: "TDX TCB info without tdxModule".into(),
         })?;
-    let identity = info
-        .tdx_module_identity(&td.tee_tcb_svn)
-        .map_err(|_| Error::TdxModuleIdentityMismatch {
+    let identity = info.tdx_module_identity(&td.tee_tcb_svn).map_err(|_| {
+        Error::TdxModuleIdentityMismatch {
             field: "tdx_module_identity",
-        })?;
+        }
+    })?;
     let (mrsigner, attributes, mask) = match identity {
         Some(id) => (&id.mrsigner, &id.attributes, &id.attributes_mask),
         None => (&base.mrsigner, &base.attributes, &base.attributes_mask),
