@@ -345,12 +345,18 @@ impl TdxVerifier {
         self.cache.clear();
     }
 
-    /// The anchor a chain ends in, by the key of its root copy or the name of its issuer.
+    /// The anchor a chain ends in.
     fn select_anchor(&self, certs: &[Cert], subject: Subject) -> Result<usize> {
-        let top = certs.last().ok_or(Error::CertificateChainInvalid {
-            subject,
-            reason: "empty chain".into(),
-        })?;
+        // A root copy anywhere in the chain decides by its key; otherwise the issuer name of
+        // the top certificate does.
+        let top = certs
+            .iter()
+            .find(|c| c.self_issued())
+            .or(certs.last())
+            .ok_or(Error::CertificateChainInvalid {
+                subject,
+                reason: "empty chain".into(),
+            })?;
         let index = self
             .anchors
             .iter()
@@ -366,20 +372,21 @@ impl TdxVerifier {
     fn verify_collateral(&self, collateral: &Collateral, now: i64) -> Result<VerifiedCollateral> {
         let c = &collateral.inner;
 
-        // Dates first, TCB info before QE identity before CRLs: expired or future collateral is
-        // reported as such, with its dates.
-        let tcb_info = tcb::parse_tcb_info(&c.tcb_info)?;
-        check_collateral_time(tcb_info.window, Subject::TcbInfo, now)?;
-        let qe_identity = tcb::parse_qe_identity(&c.qe_identity)?;
-        check_collateral_time(qe_identity.window, Subject::QeIdentity, now)?;
-
-        // The TCB signing chain picks the anchor every other chain must end in.
+        // The TCB signing chain picks the anchor every other chain must end in: collateral
+        // from a foreign root is reported as such before anything else.
         let tcb_chain =
             chain::parse_pem_chain(c.tcb_info_issuer_chain.as_bytes(), Subject::TcbInfo)?;
         let anchor_index = self.select_anchor(&tcb_chain, Subject::TcbInfo)?;
         let anchor = self.anchors.get(anchor_index).ok_or(Error::UntrustedRoot {
             subject: Subject::TcbInfo,
         })?;
+
+        // Then dates, TCB info before QE identity before CRLs: expired or future collateral
+        // is reported as such, with its dates.
+        let tcb_info = tcb::parse_tcb_info(&c.tcb_info)?;
+        check_collateral_time(tcb_info.window, Subject::TcbInfo, now)?;
+        let qe_identity = tcb::parse_qe_identity(&c.qe_identity)?;
+        check_collateral_time(qe_identity.window, Subject::QeIdentity, now)?;
 
         let root_crl = Crl::parse(&c.root_ca_crl, Subject::RootCaCrl, Some(anchor.spki()))?;
         root_crl.check_time(now, Subject::RootCaCrl)?;

@@ -187,6 +187,10 @@ pub(crate) fn parse_pem_chain(pem: &[u8], subject: Subject) -> Result<Vec<Cert>>
             reason: "no certificate in the chain".into(),
         });
     }
+    // Intel's sample data lists chains root first; PCS headers and quotes list them leaf first.
+    if certs.len() > 1 && certs.first().is_some_and(Cert::self_issued) {
+        certs.reverse();
+    }
     Ok(certs)
 }
 
