@@ -416,7 +416,7 @@ fn sev_ignores_certificate_validity_which_we_enforce() {
     // An hour before the VCEK was issued: sev verifies (it takes no time), we refuse.
     let vcek = vector("vcek_milan.der");
     sev_verify(&milan_report(), &vcek, Gen::Milan).unwrap();
-    let cert = <x509_cert::Certificate as x509_cert::der::Decode>::from_der(&vcek).unwrap();
+    let cert = <x509_cert_02::Certificate as x509_cert_02::der::Decode>::from_der(&vcek).unwrap();
     let not_before = cert
         .tbs_certificate
         .validity

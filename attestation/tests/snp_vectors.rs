@@ -12,7 +12,7 @@ use cocoon_attestation::snp::{Generation, SigningKey, SnpReport, SnpVerifier, Tc
 use cocoon_attestation::{Error, Subject, TrustRoot};
 use proptest::prelude::*;
 use std::sync::OnceLock;
-use x509_cert::der::Decode;
+use x509_cert_02::der::Decode;
 
 fn vector(name: &str) -> Vec<u8> {
     let path = format!(
@@ -44,7 +44,7 @@ const T_GENOA: i64 = 1_760_000_000;
 
 /// (not_before, not_after) of a DER certificate, read with x509-cert.
 fn validity(der: &[u8]) -> (i64, i64) {
-    let cert = x509_cert::Certificate::from_der(der).unwrap();
+    let cert = x509_cert_02::Certificate::from_der(der).unwrap();
     let v = cert.tbs_certificate.validity;
     (
         v.not_before.to_unix_duration().as_secs() as i64,
@@ -699,8 +699,8 @@ fn an_ask_given_as_the_vcek_is_not_a_leaf() {
 }
 
 fn cocoon_attestation_test_der(pem: &[u8]) -> Vec<u8> {
-    use x509_cert::der::{DecodePem, Encode};
-    x509_cert::Certificate::from_pem(pem)
+    use x509_cert_02::der::{DecodePem, Encode};
+    x509_cert_02::Certificate::from_pem(pem)
         .unwrap()
         .to_der()
         .unwrap()

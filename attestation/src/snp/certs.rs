@@ -8,13 +8,13 @@
 
 use rsa::signature::Verifier;
 use sha2::Sha384;
-use x509_cert::der::asn1::{Ia5StringRef, OctetStringRef, PrintableStringRef, Utf8StringRef};
-use x509_cert::der::oid::db::{rfc4519, rfc5280, rfc5912};
-use x509_cert::der::oid::ObjectIdentifier;
-use x509_cert::der::referenced::OwnedToRef;
-use x509_cert::der::{Decode, Reader, SliceReader};
-use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
-use x509_cert::name::Name;
+use x509_cert_02::der::asn1::{Ia5StringRef, OctetStringRef, PrintableStringRef, Utf8StringRef};
+use x509_cert_02::der::oid::db::{rfc4519, rfc5280, rfc5912};
+use x509_cert_02::der::oid::ObjectIdentifier;
+use x509_cert_02::der::referenced::OwnedToRef;
+use x509_cert_02::der::{Decode, Reader, SliceReader};
+use x509_cert_02::ext::pkix::{BasicConstraints, KeyUsage};
+use x509_cert_02::name::Name;
 
 use crate::error::{Error, Result, Subject};
 
@@ -38,7 +38,7 @@ pub(crate) const MAX_CERT_LEN: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct Cert {
     pub der: Vec<u8>,
-    pub cert: x509_cert::Certificate,
+    pub cert: x509_cert_02::Certificate,
     /// The TBSCertificate TLV exactly as received: the signed bytes.
     tbs_raw: Vec<u8>,
     pub not_before: i64,
@@ -72,13 +72,13 @@ fn chain_invalid(subject: Subject, reason: impl Into<String>) -> Error {
     }
 }
 
-fn unix(t: x509_cert::time::Time, subject: Subject) -> Result<i64> {
+fn unix(t: x509_cert_02::time::Time, subject: Subject) -> Result<i64> {
     i64::try_from(t.to_unix_duration().as_secs())
         .map_err(|_| malformed(subject, "validity time out of range"))
 }
 
 /// A DER string attribute value as text (UTF8String, PrintableString or IA5String).
-fn any_text(value: &x509_cert::der::Any) -> Option<String> {
+fn any_text(value: &x509_cert_02::der::Any) -> Option<String> {
     if let Ok(s) = value.decode_as::<Utf8StringRef<'_>>() {
         return Some(s.as_str().to_owned());
     }
@@ -115,7 +115,7 @@ impl Cert {
                 limit: MAX_CERT_LEN,
             });
         }
-        let cert = x509_cert::Certificate::from_der(der)
+        let cert = x509_cert_02::Certificate::from_der(der)
             .map_err(|e| malformed(subject, format!("invalid DER: {e}")))?;
         let tbs_raw = tbs_bytes(der).map_err(|e| malformed(subject, format!("TBS: {e}")))?;
         let validity = &cert.tbs_certificate.validity;
@@ -390,17 +390,17 @@ impl Cert {
 }
 
 /// The TBSCertificate TLV of a DER certificate, as received.
-fn tbs_bytes(der: &[u8]) -> x509_cert::der::Result<&[u8]> {
+fn tbs_bytes(der: &[u8]) -> x509_cert_02::der::Result<&[u8]> {
     let mut reader = SliceReader::new(der)?;
-    let header = x509_cert::der::Header::decode(&mut reader)?;
-    header.tag.assert_eq(x509_cert::der::Tag::Sequence)?;
+    let header = x509_cert_02::der::Header::decode(&mut reader)?;
+    header.tag.assert_eq(x509_cert_02::der::Tag::Sequence)?;
     reader.tlv_bytes()
 }
 
 /// AMD signs every certificate with RSASSA-PSS, SHA-384, MGF1 with SHA-384, salt 48,
 /// trailer field 1: anything else is refused rather than interpreted.
 fn check_rsa_pss_sha384(
-    alg: &x509_cert::spki::AlgorithmIdentifierOwned,
+    alg: &x509_cert_02::spki::AlgorithmIdentifierOwned,
     subject: Subject,
 ) -> Result<()> {
     let unsupported =

@@ -57,14 +57,14 @@ pub(crate) const EMBEDDED: [EmbeddedSet; 3] = [
 mod tests {
     use super::*;
     use crate::test_vectors;
-    use x509_cert::der::{DecodePem, Encode};
+    use x509_cert_02::der::{DecodePem, Encode};
 
     fn pem_certs_der(relative: &str) -> Vec<Vec<u8>> {
         let text = String::from_utf8(test_vectors::read(relative)).unwrap();
         text.split_inclusive("-----END CERTIFICATE-----")
             .filter(|block| block.contains("BEGIN CERTIFICATE"))
             .map(|block| {
-                x509_cert::Certificate::from_pem(block.trim_start())
+                x509_cert_02::Certificate::from_pem(block.trim_start())
                     .unwrap()
                     .to_der()
                     .unwrap()

@@ -274,7 +274,7 @@ fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>> {
             rest.get(..end).ok_or_else(|| bad("bad block"))?,
             rest.get(end..).ok_or_else(|| bad("bad block"))?,
         );
-        let (label, der) = x509_cert::der::pem::decode_vec(block.as_bytes())
+        let (label, der) = x509_cert_02::der::pem::decode_vec(block.as_bytes())
             .map_err(|e| bad(&format!("invalid PEM block: {e}")))?;
         if label != "CERTIFICATE" {
             return Err(bad("not a CERTIFICATE block"));
