@@ -726,6 +726,71 @@ fn vcek_that_is_not_der_is_malformed() {
     ));
 }
 
+/// vcek_milan.der with its productName extension ("Milan-B0") replaced.
+fn vcek_with_product_name(name: &[u8; 8]) -> Vec<u8> {
+    let mut vcek = vector("vcek_milan.der");
+    let at = vcek.windows(8).position(|w| w == b"Milan-B0").unwrap();
+    vcek[at..at + 8].copy_from_slice(name);
+    vcek
+}
+
+#[test]
+fn vcek_naming_an_unknown_product_is_an_unknown_generation() {
+    assert!(matches!(
+        verify(
+            &milan_report(),
+            &vcek_with_product_name(b"Venus-B0"),
+            None,
+            T_MILAN
+        ),
+        Err(Error::UnknownProcessorGeneration { .. })
+    ));
+}
+
+#[test]
+fn vcek_naming_genoa_under_the_milan_ask_is_a_generation_mismatch() {
+    assert_eq!(
+        verify(
+            &milan_report(),
+            &vcek_with_product_name(b"Genoa-B0"),
+            None,
+            T_MILAN
+        ),
+        Err(Error::GenerationMismatch {
+            expected: "Milan".into(),
+            actual: "Genoa".into()
+        })
+    );
+}
+
+#[test]
+fn oversized_vcek_is_refused_before_parsing() {
+    assert!(matches!(
+        verify(&milan_report(), &vec![0x30; 64 * 1024], None, T_MILAN),
+        Err(Error::InputTooLarge {
+            subject: Subject::Vcek,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn vcek_chain_verifies_alone_and_reports_the_certified_tcb() {
+    let chain = verifier()
+        .verify_chain(&vector("vcek_milan.der"), None, T_MILAN)
+        .unwrap();
+    assert_eq!(chain.generation, Generation::Milan);
+    assert_eq!(chain.key_type, SigningKey::Vcek);
+    let report = SnpReport::parse(&milan_report()).unwrap();
+    assert_eq!(chain.hw_id.as_deref(), Some(&report.chip_id[..]));
+    assert_eq!(
+        chain.certified_tcb,
+        report.reported_tcb.parts(Generation::Milan)
+    );
+    let (not_before, not_after) = validity(&vector("vcek_milan.der"));
+    assert_eq!((chain.not_before, chain.not_after), (not_before, not_after));
+}
+
 #[test]
 fn vcek_of_another_chip_is_a_chip_id_mismatch() {
     // test-vcek.der is a real Milan VCEK of another chip with the same TCB (bl 3, tee 0,

@@ -305,7 +305,7 @@ impl Cert {
         if matches!(bc, Some((_, bc)) if bc.ca) {
             return Err(chain_invalid(subject, "the VCEK/VLEK is a CA certificate"));
         }
-        Ok(())
+        self.p384_key(subject).map(|_| ())
     }
 
     /// AMD's VCEK/VLEK extensions. SPLs are DER INTEGERs 0..=255; the productName is an

@@ -1012,4 +1012,123 @@ mod tests {
         .unwrap();
         assert_eq!(legacy.ucode_spl, Some(0xA9));
     }
+
+    fn turin_ext() -> super::super::certs::VekExtensions {
+        Cert::from_der(&test_vectors::read("snp/vcek_turin.der"), Subject::Vcek)
+            .unwrap()
+            .vek_extensions(Subject::Vcek)
+            .unwrap()
+    }
+
+    #[test]
+    fn turin_chip_id_is_compared_on_its_first_8_bytes() {
+        let ext = turin_ext();
+        let hw = ext.hw_id.clone().unwrap();
+        assert_eq!(hw.len(), 8);
+        let mut chip_id = [0u8; 64];
+        chip_id[..8].copy_from_slice(&hw);
+        check_chip_id(&chip_id, &ext, Generation::Turin).unwrap();
+        chip_id[7] ^= 1;
+        assert_eq!(
+            check_chip_id(&chip_id, &ext, Generation::Turin),
+            Err(Error::ChipIdMismatch)
+        );
+    }
+
+    #[test]
+    fn an_8_byte_hwid_on_a_milan_chain_is_malformed() {
+        let ext = turin_ext();
+        assert!(matches!(
+            check_chip_id(&[0u8; 64], &ext, Generation::Milan),
+            Err(Error::CertificateMalformed {
+                subject: Subject::Vcek,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_vcek_without_hwid_cannot_be_matched_to_a_chip() {
+        let mut ext = turin_ext();
+        ext.hw_id = None;
+        assert!(matches!(
+            check_chip_id(&[0u8; 64], &ext, Generation::Turin),
+            Err(Error::CertificateMalformed {
+                subject: Subject::Vcek,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn turin_reported_fmc_must_equal_the_fmc_spl() {
+        let ext = turin_ext();
+        // vcek_turin.der: fmc 0, bl 0, tee 0, snp 0, ucode 9.
+        let ok = TcbParts {
+            fmc: Some(0),
+            bootloader: 0,
+            tee: 0,
+            snp: 0,
+            microcode: 9,
+        };
+        check_tcb_against_certificate(&ok, &ext, Generation::Turin, Subject::Vcek).unwrap();
+        let bad = TcbParts { fmc: Some(1), ..ok };
+        assert_eq!(
+            check_tcb_against_certificate(&bad, &ext, Generation::Turin, Subject::Vcek),
+            Err(Error::TcbVersionMismatch {
+                field: "fmc",
+                report: 1,
+                certificate: 0
+            })
+        );
+    }
+
+    #[test]
+    fn a_certificate_missing_an_spl_extension_is_malformed() {
+        let mut ext = turin_ext();
+        ext.fmc_spl = None;
+        let tcb = TcbParts {
+            fmc: Some(0),
+            bootloader: 0,
+            tee: 0,
+            snp: 0,
+            microcode: 9,
+        };
+        assert!(matches!(
+            check_tcb_against_certificate(&tcb, &ext, Generation::Turin, Subject::Vcek),
+            Err(Error::CertificateMalformed {
+                subject: Subject::Vcek,
+                reason
+            }) if reason.contains("fmcSPL")
+        ));
+        let mut ext = turin_ext();
+        ext.snp_spl = None;
+        assert!(matches!(
+            check_tcb_against_certificate(&tcb, &ext, Generation::Milan, Subject::Vcek),
+            Err(Error::CertificateMalformed { reason, .. }) if reason.contains("snpSPL")
+        ));
+    }
+
+    #[test]
+    fn pem_blocks_other_than_certificates_are_malformed() {
+        let pem = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            pem_certificates(pem),
+            Ok(v) if v.len() == 1
+        ));
+        let key = b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+        assert!(matches!(
+            pem_certificates(key),
+            Err(Error::Malformed { .. })
+        ));
+        let unterminated = b"-----BEGIN CERTIFICATE-----\nAAAA\n";
+        assert!(matches!(
+            pem_certificates(unterminated),
+            Err(Error::Malformed { .. })
+        ));
+        assert!(matches!(
+            pem_certificates(&vec![b' '; MAX_CHAIN_PEM_LEN + 1]),
+            Err(Error::InputTooLarge { .. })
+        ));
+    }
 }
