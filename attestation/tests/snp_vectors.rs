@@ -813,13 +813,24 @@ fn report_with_a_changed_chip_id_is_a_chip_id_mismatch() {
 
 #[test]
 fn masked_chip_id_skips_the_hwid_comparison_but_not_the_signature() {
+    // MASK_CHIP_ID zeroes CHIP_ID: nothing to compare, the signature still decides.
     let mut r = milan_report();
-    r[0x48] |= 0b10; // MASK_CHIP_KEY
     r[0x1A0..0x1E0].fill(0);
     assert_eq!(
         verify(&r, &vector("vcek_milan.der"), None, T_MILAN),
         Err(Error::ReportSignatureInvalid)
     );
+}
+
+#[test]
+fn report_with_mask_chip_key_is_unsigned_and_rejected() {
+    // MASK_CHIP_KEY = 1: the firmware writes zeros instead of a signature.
+    let mut r = milan_report();
+    r[0x48] |= 0b10;
+    assert!(matches!(
+        verify(&r, &vector("vcek_milan.der"), None, T_MILAN),
+        Err(Error::SigningKeyMismatch { reason }) if reason.contains("MASK_CHIP_KEY")
+    ));
 }
 
 #[test]

@@ -408,10 +408,20 @@ impl SnpVerifier {
             });
         }
 
+        // MASK_CHIP_KEY = 1: the firmware writes zeros instead of signing (ABI spec,
+        // SNP_CONFIG/SNP_INIT_EX MASK_CHIP_KEY), so no key signed this report.
+        if report.mask_chip_key {
+            return Err(Error::SigningKeyMismatch {
+                reason: "MASK_CHIP_KEY is set: the firmware does not sign such reports".into(),
+            });
+        }
+
         let reported_tcb = report.reported_tcb.parts(generation);
         check_tcb_against_certificate(&reported_tcb, &checked.ext, generation, leaf_subject)?;
 
-        if checked.role == Role::Ask && !report.mask_chip_key {
+        // CHIP_ID is all zeros when the platform sets MASK_CHIP_ID; the signature by the
+        // chip-unique VCEK still binds the report to the chip. A VLEK has no hwID.
+        if checked.role == Role::Ask && report.chip_id != [0u8; 64] {
             check_chip_id(&report.chip_id, &checked.ext, generation)?;
         }
 
