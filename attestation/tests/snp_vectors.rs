@@ -707,6 +707,24 @@ fn cocoon_attestation_test_der(pem: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn vcek_given_as_pem_is_accepted_like_der() {
+    let der = vector("vcek_milan.der");
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64_lines(&der)
+    );
+    verify(&milan_report(), pem.as_bytes(), None, T_MILAN).unwrap();
+    let two = format!("{pem}{pem}");
+    assert!(matches!(
+        verify(&milan_report(), two.as_bytes(), None, T_MILAN),
+        Err(Error::Malformed {
+            subject: Subject::Certificate,
+            ..
+        })
+    ));
+}
+
+#[test]
 fn vcek_that_is_not_der_is_malformed() {
     assert!(matches!(
         verify(&milan_report(), b"not a certificate", None, T_MILAN),

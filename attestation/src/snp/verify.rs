@@ -291,6 +291,23 @@ fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
+/// A VCEK/VLEK given as PEM (as KDS tools save it) instead of DER: its DER, or `None` when
+/// the input does not start with a PEM boundary.
+fn single_pem_certificate(input: &[u8]) -> Result<Option<Vec<u8>>> {
+    let trimmed = input.trim_ascii_start();
+    if !trimmed.starts_with(b"-----BEGIN") {
+        return Ok(None);
+    }
+    let mut certs = pem_certificates(trimmed)?;
+    match (certs.pop(), certs.is_empty()) {
+        (Some(der), true) => Ok(Some(der)),
+        _ => Err(Error::Malformed {
+            subject: Subject::Certificate,
+            reason: "expected one VCEK/VLEK certificate".into(),
+        }),
+    }
+}
+
 /// Verifies SEV-SNP reports against the AMD roots.
 #[derive(Debug, Clone)]
 pub struct SnpVerifier {
@@ -366,6 +383,7 @@ impl SnpVerifier {
     }
 
     /// Verify `report` signed by the VCEK/VLEK `signer_der` at `now` (unix seconds).
+    /// `signer_der` is DER (as KDS serves it); a single PEM certificate is accepted too.
     /// `chain_pem` optionally gives the ASK/ASVK (+ ARK) as PEM; otherwise the embedded ones
     /// of the certificate's generation are used.
     ///
@@ -490,7 +508,10 @@ impl SnpVerifier {
         now: i64,
         leaf_subject: Subject,
     ) -> Result<CheckedChain<'_>> {
-        let leaf = Cert::from_der(signer_der, leaf_subject)?;
+        let leaf = match single_pem_certificate(signer_der)? {
+            Some(der) => Cert::from_der(&der, leaf_subject)?,
+            None => Cert::from_der(signer_der, leaf_subject)?,
+        };
         let ext = leaf.vek_extensions(leaf_subject)?;
         let chain = match chain_pem {
             Some(pem) => self.resolve_with_pem(&leaf, pem, leaf_subject)?,
