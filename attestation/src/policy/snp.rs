@@ -62,7 +62,7 @@ pub struct SnpPolicy {
     pub min_abi: Option<(u8, u8)>,
     /// VMPLs a report may come from. Default {0}.
     pub vmpl: BTreeSet<u32>,
-    /// Current firmware ≠ committed firmware. Default false.
+    /// Current firmware version (major.minor.build) ≠ committed version. Default false.
     pub allow_provisional_firmware: bool,
     pub allowed_generations: Option<BTreeSet<GenerationName>>,
 }
@@ -311,9 +311,10 @@ impl SnpPolicy {
             }
         }
 
+        // Firmware version only: a current TCB above the committed one is routine (microcode
+        // loaded at boot), and verification already refuses committed > current.
         let provisional = (r.current_major, r.current_minor, r.current_build)
-            != (r.committed_major, r.committed_minor, r.committed_build)
-            || v.current_tcb != v.committed_tcb;
+            != (r.committed_major, r.committed_minor, r.committed_build);
         if provisional && !self.allow_provisional_firmware {
             failures.push(Error::ProvisionalFirmwareNotAllowed);
         }
