@@ -19,6 +19,8 @@ mod tdx;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_real;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
