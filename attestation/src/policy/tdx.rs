@@ -267,6 +267,21 @@ impl TdxPolicy {
                 }
             }
         }
+        // A pinned attribute value that the attribute checks refuse can never match: say so
+        // now rather than at every evaluation.
+        if let Some(list) = &policy.td_attributes {
+            for value in list {
+                let mut refused = Vec::new();
+                policy.check_attributes(u64::from_le_bytes(*value), true, &mut refused);
+                if let Some(reason) = refused.first() {
+                    return Err(invalid(format!(
+                        "tdx.td_attributes lists {} which this policy refuses: {}",
+                        hex::encode(value),
+                        reason.message()
+                    )));
+                }
+            }
+        }
         Ok(policy)
     }
 
@@ -296,25 +311,8 @@ impl TdxPolicy {
         }
     }
 
-    /// Order: TCB status, advisories, TD attributes (debug, other TUD bits, reserved bits,
-    /// SEPT_VE_DISABLE, MIGRATABLE, service TD), minimum TEE_TCB_SVN(2), then the allowlists in
-    /// schema order.
-    pub(super) fn evaluate(&self, v: &VerifiedQuote, body: &QuoteBody, failures: &mut Vec<Error>) {
-        let (td, service) = match body {
-            QuoteBody::Td10(td) => (td, None),
-            QuoteBody::Td15(td15) => (&td15.base, Some(td15)),
-            // The caller routes SGX bodies to the [sgx] section.
-            QuoteBody::SgxEnclave(_) => return,
-        };
-        check_intel_tcb(
-            "tdx.allowed_tcb_statuses",
-            &self.allowed_tcb_statuses,
-            &self.allowed_advisory_ids,
-            v,
-            failures,
-        );
-
-        let attrs = u64::from_le_bytes(td.td_attributes);
+    /// The TDATTRIBUTES checks; `td15`: the body is TD 1.5 (may carry a service TD).
+    fn check_attributes(&self, attrs: u64, td15: bool, failures: &mut Vec<Error>) {
         if attrs & TD_ATTR_DEBUG != 0 && !self.allow_debug {
             failures.push(Error::DebugNotAllowed);
         }
@@ -341,11 +339,36 @@ impl TdxPolicy {
         // Intel's TDQE never emits a TD 1.0 body for a TD with SERVTD_EXT, so there it is
         // refused whatever the policy says (as dcap-qvl does).
         let servtd_ext = attrs & TD_ATTR_SERVTD_EXT != 0;
-        if servtd_ext && (service.is_none() || !self.allow_service_td) {
+        if servtd_ext && (!td15 || !self.allow_service_td) {
             failures.push(Error::FeatureNotAllowed {
                 feature: "SERVTD_EXT (TDATTRIBUTES bit 17)",
             });
         }
+    }
+
+    /// Order: TCB status, advisories, TD attributes (debug, other TUD bits, reserved bits,
+    /// SEPT_VE_DISABLE, MIGRATABLE, service TD), minimum TEE_TCB_SVN(2), then the allowlists in
+    /// schema order.
+    pub(super) fn evaluate(&self, v: &VerifiedQuote, body: &QuoteBody, failures: &mut Vec<Error>) {
+        let (td, service) = match body {
+            QuoteBody::Td10(td) => (td, None),
+            QuoteBody::Td15(td15) => (&td15.base, Some(td15)),
+            // The caller routes SGX bodies to the [sgx] section.
+            QuoteBody::SgxEnclave(_) => return,
+        };
+        check_intel_tcb(
+            "tdx.allowed_tcb_statuses",
+            &self.allowed_tcb_statuses,
+            &self.allowed_advisory_ids,
+            v,
+            failures,
+        );
+
+        self.check_attributes(
+            u64::from_le_bytes(td.td_attributes),
+            service.is_some(),
+            failures,
+        );
         let zero = [0u8; 48];
         let mr_service_td = service.map_or(&zero, |s| &s.mr_service_td);
         if *mr_service_td != zero && !self.allow_service_td {

@@ -1563,3 +1563,21 @@ fn programmatic_policy_equals_parsed_policy() {
     assert_eq!(built, parsed);
     assert_eq!(built.digest(), parsed.digest());
 }
+
+#[test]
+fn pinned_td_attributes_the_policy_refuses_is_policy_invalid() {
+    // DEBUG | SEPT_VE_DISABLE pinned while debug is forbidden: nothing could ever match.
+    let err = parse_err("version = 1\n[tdx]\ntd_attributes = [\"0100001000000000\"]\n");
+    assert!(
+        matches!(&err, Error::PolicyInvalid { reason } if reason.contains("tdx.td_attributes") && reason.contains("debug")),
+        "{err:?}"
+    );
+    // Consistent once debug is allowed; a reserved bit stays refused.
+    policy("version = 1\n[tdx]\nallow_debug = true\ntd_attributes = [\"0100001000000000\"]\n");
+    assert!(matches!(
+        parse_err(
+            "version = 1\n[tdx]\nallow_debug = true\ntd_attributes = [\"0200001000000000\"]\n"
+        ),
+        Error::PolicyInvalid { .. }
+    ));
+}
