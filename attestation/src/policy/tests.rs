@@ -1581,3 +1581,98 @@ fn pinned_td_attributes_the_policy_refuses_is_policy_invalid() {
         Error::PolicyInvalid { .. }
     ));
 }
+
+// ------------------------------------------------------------------ properties
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TDX_FIELDS: [&str; 9] = [
+        "tdx.mrtd",
+        "tdx.rtmr0",
+        "tdx.rtmr1",
+        "tdx.rtmr2",
+        "tdx.rtmr3",
+        "tdx.mr_config_id",
+        "tdx.mr_owner",
+        "tdx.mr_owner_config",
+        "tdx.xfam",
+    ];
+
+    const SNP_FIELDS: [&str; 6] = [
+        "snp.measurement",
+        "snp.host_data",
+        "snp.family_id",
+        "snp.image_id",
+        "snp.id_key_digest",
+        "snp.author_key_digest",
+    ];
+
+    proptest! {
+        #[test]
+        fn flipping_any_bit_of_a_pinned_tdx_register_fails_exactly_that_field(
+            field in 0usize..TDX_FIELDS.len(), byte in 0usize..48, bit in 0u32..8,
+        ) {
+            let v = tdx_with(|t| {
+                let target: &mut [u8] = match field {
+                    0 => &mut t.mr_td,
+                    1..=4 => &mut t.rt_mr[field - 1],
+                    5 => &mut t.mr_config_id,
+                    6 => &mut t.mr_owner,
+                    7 => &mut t.mr_owner_config,
+                    _ => &mut t.xfam,
+                };
+                let i = byte % target.len();
+                target[i] ^= 1 << bit;
+            });
+            let failures = tdx_failures(&pinned_tdx(), &v);
+            prop_assert_eq!(failures.len(), 1, "{:?}", failures);
+            prop_assert_eq!(not_allowed_field(&failures[0]), Some(TDX_FIELDS[field]));
+        }
+
+        #[test]
+        fn flipping_any_bit_of_a_pinned_snp_field_fails_exactly_that_field(
+            field in 0usize..SNP_FIELDS.len(), byte in 0usize..48, bit in 0u32..8,
+        ) {
+            let v = snp_with(|v| {
+                let r = &mut v.report;
+                let target: &mut [u8] = match field {
+                    0 => &mut r.measurement,
+                    1 => &mut r.host_data,
+                    2 => &mut r.family_id,
+                    3 => &mut r.image_id,
+                    4 => &mut r.id_key_digest,
+                    _ => &mut r.author_key_digest,
+                };
+                let i = byte % target.len();
+                target[i] ^= 1 << bit;
+            });
+            let failures = snp_failures(&pinned_snp(), &v);
+            prop_assert_eq!(failures.len(), 1, "{:?}", failures);
+            prop_assert_eq!(not_allowed_field(&failures[0]), Some(SNP_FIELDS[field]));
+        }
+
+        #[test]
+        fn any_tcb_svn_component_below_the_minimum_fails_and_at_or_above_passes(
+            component in 0usize..16, delta in 1u8..=5, raise in 0u8..=5,
+        ) {
+            let min = [5u8; 16];
+            let text = format!("version = 1\n[tdx]\nmin_tee_tcb_svn = \"{}\"\n", hex::encode(min));
+            let below = tdx_with(|t| { t.tee_tcb_svn = [9; 16]; t.tee_tcb_svn[component] = 5 - delta; });
+            let failures = tdx_failures(&text, &below);
+            prop_assert!(
+                matches!(failures.as_slice(), [Error::BelowMinimum { field: "tdx.min_tee_tcb_svn", .. }]),
+                "{:?}", failures
+            );
+            let above = tdx_with(|t| { t.tee_tcb_svn = [5; 16]; t.tee_tcb_svn[component] = 5 + raise; });
+            prop_assert_eq!(tdx_failures(&text, &above), vec![]);
+        }
+
+        #[test]
+        fn arbitrary_text_parses_or_is_policy_invalid(text in "\\PC{0,200}") {
+            let result = Policy::from_toml(&text);
+            prop_assert!(matches!(result, Ok(_) | Err(Error::PolicyInvalid { .. })), "{:?}", result);
+        }
+    }
+}
