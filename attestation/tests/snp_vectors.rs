@@ -476,6 +476,39 @@ fn v3_report_claiming_milan_cpuid_with_a_genoa_vcek_is_a_generation_mismatch() {
 }
 
 #[test]
+fn v3_report_claiming_turin_cpuid_with_a_genoa_vcek_is_a_generation_mismatch() {
+    let mut r = vector("DERIVED_e2e_snp_report.bin");
+    r[0x188] = 0x1A; // family 0x1A
+    r[0x189] = 0x02; // model 0x02: Turin
+    assert_eq!(
+        verify(&r, &vector("DERIVED_e2e_snp_vcek.der"), None, T_GENOA),
+        Err(Error::GenerationMismatch {
+            expected: "Genoa".into(),
+            actual: "Turin".into()
+        })
+    );
+}
+
+#[test]
+fn v2_milan_report_with_a_genoa_vcek_fails_on_the_certified_tcb() {
+    // v2 carries no CPUID: the Genoa chain decides the generation, and the report's TCB is
+    // not the one the Genoa VCEK certifies (bootloader 3 vs 0x0A).
+    assert_eq!(
+        verify(
+            &milan_report(),
+            &vector("DERIVED_e2e_snp_vcek.der"),
+            None,
+            T_GENOA
+        ),
+        Err(Error::TcbVersionMismatch {
+            field: "bootloader",
+            report: 3,
+            certificate: 0x0A
+        })
+    );
+}
+
+#[test]
 fn genoa_ask_under_the_milan_ark_is_a_generation_mismatch_for_a_genoa_vcek() {
     // The ARK (Milan) pins the set; the Genoa VCEK then does not belong to it.
     let bundle = [
