@@ -96,6 +96,9 @@ fn verified_quote(quote: Quote) -> VerifiedQuote {
         collateral_valid_until: 0,
         tcb_date: "2024-03-13T00:00:00Z".into(),
         tcb_evaluation_data_number: 17,
+        current_tcb_status: None,
+        relaunch_advised: false,
+        qe_tcb_status: TcbStatus::UpToDate,
     }
 }
 
@@ -1675,4 +1678,40 @@ mod properties {
             prop_assert!(matches!(result, Ok(_) | Err(Error::PolicyInvalid { .. })), "{:?}", result);
         }
     }
+}
+
+#[test]
+fn td15_current_tcb_status_must_be_allowed_too() {
+    let mut v = tdx15_with(|_| {});
+    v.current_tcb_status = Some(TcbStatus::OutOfDate);
+    let failures = tdx_failures(
+        "version = 1\n[tdx]\nallowed_tcb_statuses = [\"UpToDate\"]\n",
+        &v,
+    );
+    assert!(
+        matches!(failures.as_slice(), [Error::TcbStatusNotAllowed { status }] if status.starts_with("OutOfDate (current TCB")),
+        "{failures:?}"
+    );
+    v.current_tcb_status = Some(TcbStatus::Revoked);
+    let failures = Policy::default().evaluate_tdx(&v).failures;
+    assert!(
+        matches!(failures.as_slice(), [Error::TcbStatusNotAllowed { status }] if status.starts_with("Revoked")),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn rolled_back_tcb_evaluation_data_number_is_rejected() {
+    // Baseline collateral has evaluation data number 17.
+    let text = "version = 1\n[tdx]\nmin_tcb_evaluation_data_number = 18\n";
+    assert_eq!(
+        tdx_failures(text, &tdx()),
+        vec![Error::BelowMinimum {
+            field: "tdx.min_tcb_evaluation_data_number",
+            minimum: "18".into(),
+            actual: "17".into()
+        }]
+    );
+    let at = "version = 1\n[sgx]\nmin_tcb_evaluation_data_number = 17\n";
+    assert_eq!(tdx_failures(at, &sgx()), vec![]);
 }
