@@ -59,6 +59,7 @@ fn put(buf: &mut [u8], offset: usize, src: &[u8]) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
