@@ -16,7 +16,7 @@ use cocoon_attestation::sim::{SIM_NOW, SIM_VALID_FROM, SIM_VALID_UNTIL};
 use cocoon_attestation::tdx::{
     Collateral, Quote, RootAnchor, TcbStatus, TdxVerifier, VerifiedQuote,
 };
-use cocoon_attestation::{Error, TrustRoot};
+use cocoon_attestation::{Error, Subject, TrustRoot};
 
 fn sim() -> SimTdx {
     SimTdx::new().unwrap()
@@ -230,6 +230,29 @@ fn sim_collateral_marking_the_tcb_revoked_is_rejected() {
         .unwrap();
     let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
     assert!(matches!(err, Error::TcbRevoked), "{err:?}");
+}
+
+#[test]
+fn sim_pck_listed_in_the_pck_crl_is_rejected_as_revoked() {
+    let sim = sim();
+    let quote = sim.issue_quote(&SimTdReport::default()).unwrap();
+    let collateral = sim
+        .collateral_with(&SimCollateralOptions {
+            revoke_pck: true,
+            ..SimCollateralOptions::default()
+        })
+        .unwrap();
+    let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CertificateRevoked {
+                subject: Subject::PckCertificate,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -34,6 +34,7 @@ const PCK_PEM: &str = include_str!("keys/tdx-pck.cert.pem");
 const TCB_SIGNING_PEM: &str = include_str!("keys/tdx-tcb-signing.cert.pem");
 const ROOT_CA_CRL_DER: &[u8] = include_bytes!("keys/tdx-root-ca.crl.der");
 const PCK_CRL_DER: &[u8] = include_bytes!("keys/tdx-pck.crl.der");
+const PCK_REVOKED_CRL_DER: &[u8] = include_bytes!("keys/tdx-pck-revoked.crl.der");
 const PCK_KEY_PEM: &str = include_str!("keys/tdx-pck.test-key.pem");
 const TCB_SIGNING_KEY_PEM: &str = include_str!("keys/tdx-tcb-signing.test-key.pem");
 const ATTESTATION_KEY_PEM: &str = include_str!("keys/tdx-attestation.test-key.pem");
@@ -216,6 +217,8 @@ pub struct SimCollateralOptions {
     pub tcb_status: TcbStatus,
     /// Advisory IDs of that level. Default none.
     pub advisory_ids: Vec<String>,
+    /// Serve the PCK CRL that lists the sim PCK certificate (revoked). Default false.
+    pub revoke_pck: bool,
 }
 
 impl Default for SimCollateralOptions {
@@ -225,6 +228,7 @@ impl Default for SimCollateralOptions {
             next_update: SIM_VALID_UNTIL,
             tcb_status: TcbStatus::UpToDate,
             advisory_ids: Vec::new(),
+            revoke_pck: false,
         }
     }
 }
@@ -573,7 +577,11 @@ impl SimTdx {
             inner: QuoteCollateralV3 {
                 pck_crl_issuer_chain: [PCK_CA_PEM, ROOT_CA_PEM].concat(),
                 root_ca_crl: ROOT_CA_CRL_DER.to_vec(),
-                pck_crl: PCK_CRL_DER.to_vec(),
+                pck_crl: if options.revoke_pck {
+                    PCK_REVOKED_CRL_DER.to_vec()
+                } else {
+                    PCK_CRL_DER.to_vec()
+                },
                 tcb_info_issuer_chain: signing_chain.clone(),
                 tcb_info,
                 tcb_info_signature: tcb_info_signature.to_vec(),
@@ -629,6 +637,24 @@ mod tests {
         let result =
             dcap_qvl::verify::verify(&quote, &sim.collateral().unwrap().inner, SIM_NOW as u64);
         assert!(result.is_err());
+    }
+
+    #[test]
+    fn dcap_qvl_rejects_the_sim_quote_with_its_pck_revoked() {
+        let sim = SimTdx::new().unwrap();
+        let quote = sim.issue_quote(&SimTdReport::default()).unwrap();
+        let collateral = sim
+            .collateral_with(&SimCollateralOptions {
+                revoke_pck: true,
+                ..SimCollateralOptions::default()
+            })
+            .unwrap();
+        let result = dcap_qvl::verify::QuoteVerifier::new(root_ca_der().to_vec()).verify(
+            &quote,
+            &collateral.inner,
+            SIM_NOW as u64,
+        );
+        assert!(format!("{:#}", result.unwrap_err()).contains("Revoked"));
     }
 
     #[test]
