@@ -32,9 +32,7 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn tdx_fixture() -> (Quote, Collateral) {
     let quote = Quote::parse(&fixture("tdx_quote.bin")).unwrap();
-    let collateral = Collateral {
-        inner: serde_json::from_slice(&fixture("tdx_collateral.json")).unwrap(),
-    };
+    let collateral = Collateral::from_json(&fixture("tdx_collateral.json")).unwrap();
     (quote, collateral)
 }
 
@@ -101,7 +99,7 @@ mod with_sim {
             .issue_quote(&SimTdReport::default().report_data(fixture_report_data()))
             .unwrap();
         let collateral = tdx.collateral().unwrap();
-        let mut collateral_json = serde_json::to_vec_pretty(&collateral.inner).unwrap();
+        let mut collateral_json = collateral.to_json().into_bytes();
         collateral_json.push(b'\n');
         let report = SimSnp::new()
             .unwrap()

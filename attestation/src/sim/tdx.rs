@@ -573,23 +573,21 @@ impl SimTdx {
             sign(&self.tcb_signing_key, qe_identity.as_bytes(), "QE identity")?;
         let signing_chain = [TCB_SIGNING_PEM, ROOT_CA_PEM].concat();
 
-        Ok(Collateral {
-            inner: QuoteCollateralV3 {
-                pck_crl_issuer_chain: [PCK_CA_PEM, ROOT_CA_PEM].concat(),
-                root_ca_crl: ROOT_CA_CRL_DER.to_vec(),
-                pck_crl: if options.revoke_pck {
-                    PCK_REVOKED_CRL_DER.to_vec()
-                } else {
-                    PCK_CRL_DER.to_vec()
-                },
-                tcb_info_issuer_chain: signing_chain.clone(),
-                tcb_info,
-                tcb_info_signature: tcb_info_signature.to_vec(),
-                qe_identity_issuer_chain: signing_chain,
-                qe_identity,
-                qe_identity_signature: qe_identity_signature.to_vec(),
-                pck_certificate_chain: None,
+        Collateral::from_inner(QuoteCollateralV3 {
+            pck_crl_issuer_chain: [PCK_CA_PEM, ROOT_CA_PEM].concat(),
+            root_ca_crl: ROOT_CA_CRL_DER.to_vec(),
+            pck_crl: if options.revoke_pck {
+                PCK_REVOKED_CRL_DER.to_vec()
+            } else {
+                PCK_CRL_DER.to_vec()
             },
+            tcb_info_issuer_chain: signing_chain.clone(),
+            tcb_info,
+            tcb_info_signature: tcb_info_signature.to_vec(),
+            qe_identity_issuer_chain: signing_chain,
+            qe_identity,
+            qe_identity_signature: qe_identity_signature.to_vec(),
+            pck_certificate_chain: None,
         })
     }
 }
