@@ -309,10 +309,32 @@ fn not_yet_valid_sim_collateral_is_rejected() {
 }
 
 #[test]
-fn sim_evidence_is_valid_on_the_first_and_last_second_of_its_window() {
+fn sim_evidence_is_valid_from_the_first_to_the_last_second_before_its_crls_next_update() {
     let (quote, collateral) = issue(&SimTdReport::default());
     verify(&quote, &collateral, SIM_VALID_FROM).unwrap();
-    verify(&quote, &collateral, SIM_VALID_UNTIL).unwrap();
+    // A CRL's nextUpdate is exclusive (webpki, dcap-qvl): the last valid second is one before.
+    verify(&quote, &collateral, SIM_VALID_UNTIL - 1).unwrap();
+}
+
+#[test]
+fn sim_evidence_at_its_crls_next_update_is_rejected() {
+    let (quote, collateral) = issue(&SimTdReport::default());
+    let err = verify(&quote, &collateral, SIM_VALID_UNTIL).unwrap_err();
+    assert!(
+        matches!(err, Error::CrlExpired { next_update, .. } if next_update == SIM_VALID_UNTIL),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sim_evidence_before_its_window_is_rejected() {
+    let (quote, collateral) = issue(&SimTdReport::default());
+    let err = verify(&quote, &collateral, SIM_VALID_FROM - 1).unwrap_err();
+    assert!(
+        matches!(err, Error::CollateralNotYetValid { subject: Subject::TcbInfo, issue_date, .. }
+            if issue_date == SIM_VALID_FROM),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -320,12 +342,8 @@ fn sim_evidence_after_its_window_is_rejected() {
     let (quote, collateral) = issue(&SimTdReport::default());
     let err = verify(&quote, &collateral, SIM_VALID_UNTIL + 1).unwrap_err();
     assert!(
-        matches!(
-            err,
-            Error::CollateralExpired { .. }
-                | Error::CertificateExpired { .. }
-                | Error::CrlExpired { .. }
-        ),
+        matches!(err, Error::CollateralExpired { subject: Subject::TcbInfo, next_update, .. }
+            if next_update == SIM_VALID_UNTIL),
         "{err:?}"
     );
 }
