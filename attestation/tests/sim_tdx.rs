@@ -376,3 +376,142 @@ fn sim_certificates_say_simulated() {
     assert!(anchor.der().windows(needle.len()).any(|w| w == needle));
     assert_eq!(chain.matches("-----BEGIN CERTIFICATE-----").count(), 3);
 }
+
+fn collateral_with(options: SimCollateralOptions) -> (Vec<u8>, Collateral) {
+    let sim = sim();
+    let quote = sim.issue_quote(&SimTdReport::default()).unwrap();
+    (quote, sim.collateral_with(&options).unwrap())
+}
+
+/// The sim collateral with one field of dcap-qvl's structure changed after signing.
+fn tampered_collateral(
+    edit: impl FnOnce(&mut dcap_qvl::QuoteCollateralV3),
+) -> (Vec<u8>, Collateral) {
+    let (quote, collateral) = issue(&SimTdReport::default());
+    let mut inner = collateral.into_inner();
+    edit(&mut inner);
+    (quote, Collateral::from_inner(inner).unwrap())
+}
+
+#[test]
+fn sim_quote_with_flipped_qe_auth_data_is_rejected() {
+    let (mut quote, collateral) = issue(&SimTdReport::default());
+    // QE report (384) and its signature (64), then the auth data length (2) and data.
+    let auth_data = 48 + 584 + 4 + 64 + 64 + 2 + 4 + 384 + 64 + 2;
+    quote[auth_data] ^= 0x01;
+    let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
+    assert!(matches!(err, Error::QeReportDataMismatch), "{err:?}");
+}
+
+#[test]
+fn sim_tcb_info_with_flipped_signature_is_rejected() {
+    let (quote, collateral) = tampered_collateral(|c| c.tcb_info_signature[5] ^= 0x01);
+    let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralSignatureInvalid {
+                subject: Subject::TcbInfo
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sim_qe_identity_with_flipped_signature_is_rejected() {
+    let (quote, collateral) = tampered_collateral(|c| c.qe_identity_signature[5] ^= 0x01);
+    let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralSignatureInvalid {
+                subject: Subject::QeIdentity
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sim_tcb_info_edited_after_signing_is_rejected() {
+    let (quote, collateral) = tampered_collateral(|c| {
+        c.tcb_info = c.tcb_info.replacen("\"OutOfDate\"", "\"UpToDate\"", 1);
+    });
+    let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralSignatureInvalid {
+                subject: Subject::TcbInfo
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sim_tcb_info_for_another_fmspc_is_rejected() {
+    let (quote, collateral) = collateral_with(SimCollateralOptions {
+        fmspc: [0x53, 0x49, 0x4d, 0, 0, 1],
+        ..SimCollateralOptions::default()
+    });
+    let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
+    assert!(
+        matches!(&err, Error::FmspcMismatch { pck, tcb_info }
+            if pck.eq_ignore_ascii_case("53494d000000") && tcb_info.eq_ignore_ascii_case("53494d000001")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sim_tcb_info_for_another_pce_id_is_rejected() {
+    let (quote, collateral) = collateral_with(SimCollateralOptions {
+        pce_id: [0, 1],
+        ..SimCollateralOptions::default()
+    });
+    let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
+    assert!(matches!(err, Error::PceIdMismatch { .. }), "{err:?}");
+}
+
+#[test]
+fn sim_qe_identity_expecting_another_qe_signer_is_rejected() {
+    let (quote, collateral) = collateral_with(SimCollateralOptions {
+        qe_mr_signer: [0xaa; 32],
+        ..SimCollateralOptions::default()
+    });
+    let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
+    assert!(matches!(err, Error::QeIdentityMismatch { .. }), "{err:?}");
+}
+
+#[test]
+fn sim_td_with_another_tdx_module_signer_is_rejected() {
+    let mut td = SimTdReport::default();
+    td.mr_signer_seam = [1; 48];
+    let (quote, collateral) = issue(&td);
+    let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
+    assert!(
+        matches!(err, Error::TdxModuleIdentityMismatch { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sim_td_with_unexpected_seam_attributes_is_rejected() {
+    let mut td = SimTdReport::default();
+    td.seam_attributes = [0, 0, 0, 0, 0, 0, 0, 0x80];
+    let (quote, collateral) = issue(&td);
+    let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
+    assert!(
+        matches!(err, Error::TdxModuleIdentityMismatch { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sim_collateral_with_the_crls_swapped_is_rejected() {
+    let (quote, collateral) =
+        tampered_collateral(|c| std::mem::swap(&mut c.root_ca_crl, &mut c.pck_crl));
+    let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
+    assert!(matches!(err, Error::CrlInvalid { .. }), "{err:?}");
+}

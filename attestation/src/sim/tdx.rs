@@ -219,6 +219,12 @@ pub struct SimCollateralOptions {
     pub advisory_ids: Vec<String>,
     /// Serve the PCK CRL that lists the sim PCK certificate (revoked). Default false.
     pub revoke_pck: bool,
+    /// FMSPC named by the TCB info. Default [`SIM_FMSPC`] (what the PCK certificate says).
+    pub fmspc: [u8; 6],
+    /// PCE-ID named by the TCB info. Default [`SIM_PCE_ID`].
+    pub pce_id: [u8; 2],
+    /// MRSIGNER the QE identity expects. Default [`qe_mr_signer`] (the sim QE's).
+    pub qe_mr_signer: [u8; 32],
 }
 
 impl Default for SimCollateralOptions {
@@ -229,6 +235,9 @@ impl Default for SimCollateralOptions {
             tcb_status: TcbStatus::UpToDate,
             advisory_ids: Vec::new(),
             revoke_pck: false,
+            fmspc: SIM_FMSPC,
+            pce_id: SIM_PCE_ID,
+            qe_mr_signer: qe_mr_signer(),
         }
     }
 }
@@ -513,8 +522,8 @@ impl SimTdx {
             version: 3,
             issue_date: issue_date.clone(),
             next_update: next_update.clone(),
-            fmspc: hex::encode_upper(SIM_FMSPC),
-            pce_id: hex::encode_upper(SIM_PCE_ID),
+            fmspc: hex::encode_upper(options.fmspc),
+            pce_id: hex::encode_upper(options.pce_id),
             tcb_type: 0,
             tcb_evaluation_data_number: TCB_EVALUATION_DATA_NUMBER,
             tdx_module: TdxModuleJson {
@@ -556,7 +565,7 @@ impl SimTdx {
             miscselect_mask: "FFFFFFFF",
             attributes: "11000000000000000000000000000000",
             attributes_mask: "FBFFFFFFFFFFFFFF0000000000000000",
-            mrsigner: hex::encode_upper(qe_mr_signer()),
+            mrsigner: hex::encode_upper(options.qe_mr_signer),
             isvprodid: QE_ISV_PROD_ID,
             tcb_levels: vec![IsvSvnLevelJson {
                 tcb: IsvSvnJson { isvsvn: QE_ISV_SVN },
