@@ -486,8 +486,10 @@ fn sim_qe_identity_expecting_another_qe_signer_is_rejected() {
 
 #[test]
 fn sim_td_with_another_tdx_module_signer_is_rejected() {
-    let mut td = SimTdReport::default();
-    td.mr_signer_seam = [1; 48];
+    let td = SimTdReport {
+        mr_signer_seam: [1; 48],
+        ..SimTdReport::default()
+    };
     let (quote, collateral) = issue(&td);
     let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
     assert!(
@@ -498,8 +500,10 @@ fn sim_td_with_another_tdx_module_signer_is_rejected() {
 
 #[test]
 fn sim_td_with_unexpected_seam_attributes_is_rejected() {
-    let mut td = SimTdReport::default();
-    td.seam_attributes = [0, 0, 0, 0, 0, 0, 0, 0x80];
+    let td = SimTdReport {
+        seam_attributes: [0, 0, 0, 0, 0, 0, 0, 0x80],
+        ..SimTdReport::default()
+    };
     let (quote, collateral) = issue(&td);
     let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
     assert!(
