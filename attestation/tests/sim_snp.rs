@@ -26,7 +26,7 @@ fn verify(report: &[u8]) -> Result<VerifiedSnpReport, Error> {
 }
 
 fn allow_simulated() -> Policy {
-    Policy::from_toml("allow_simulated = true\n").unwrap()
+    Policy::from_toml("version = 1\nallow_simulated = true\n").unwrap()
 }
 
 #[test]

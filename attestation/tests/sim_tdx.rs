@@ -37,7 +37,7 @@ fn issue(td: &SimTdReport) -> (Vec<u8>, Collateral) {
 }
 
 fn allow_simulated() -> Policy {
-    Policy::from_toml("allow_simulated = true\n").unwrap()
+    Policy::from_toml("version = 1\nallow_simulated = true\n").unwrap()
 }
 
 #[test]
