@@ -15,6 +15,25 @@
 //! only accept it when the caller passes the simulated anchors explicitly, the result then names
 //! [`crate::TrustRoot::Simulated`], and the policy rejects that root unless it sets
 //! `allow_simulated = true`.
+//!
+//! ```
+//! use cocoon_attestation::policy::Policy;
+//! use cocoon_attestation::sim::{tdx::{SimTdReport, SimTdx}, SIM_NOW};
+//! use cocoon_attestation::tdx::{Quote, RootAnchor, TdxVerifier};
+//!
+//! # fn main() -> Result<(), cocoon_attestation::Error> {
+//! let sim = SimTdx::new()?;
+//! let quote = sim.issue_quote(&SimTdReport::default().report_data([0x42; 64]))?;
+//! let collateral = sim.collateral()?;
+//!
+//! let verifier = TdxVerifier::with_roots(vec![RootAnchor::intel(), sim.root_anchor()]);
+//! let verified = verifier.verify(&Quote::parse(&quote)?, &collateral, SIM_NOW)?;
+//! assert!(!Policy::default().evaluate_tdx(&verified).accepted());
+//! let sim_policy = Policy::from_toml("version = 1\nallow_simulated = true\n")?;
+//! assert!(sim_policy.evaluate_tdx(&verified).accepted());
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod snp;
 pub mod tdx;
