@@ -69,7 +69,7 @@ fn unmodified_sim_evidence_verifies() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn any_bit_flip_in_the_signed_part_of_a_sim_quote_is_rejected(
