@@ -179,3 +179,93 @@ fn sim_certificates_say_simulated() {
         assert!(der.windows(needle.len()).any(|w| w == needle));
     }
 }
+
+fn allow_simulated_failures(params: &SimSnpReport) -> Vec<Error> {
+    let verified = verify(&issue(params)).unwrap();
+    allow_simulated().evaluate_snp(&verified).failures
+}
+
+#[test]
+fn sim_report_from_vmpl_1_is_rejected_by_the_default_vmpl_allowlist() {
+    let failures = allow_simulated_failures(&SimSnpReport {
+        vmpl: 1,
+        ..SimSnpReport::default()
+    });
+    assert!(
+        matches!(failures.as_slice(), [Error::MeasurementNotAllowed { field: "snp.vmpl", actual }] if actual == "1"),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn sim_guest_allowing_a_migration_agent_is_rejected_by_policy() {
+    let failures = allow_simulated_failures(&SimSnpReport {
+        policy: SimSnpReport::default().policy | snp::POLICY_MIGRATE_MA,
+        ..SimSnpReport::default()
+    });
+    assert!(
+        matches!(failures.as_slice(), [Error::FeatureNotAllowed { .. }]),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn sim_report_on_provisional_firmware_is_rejected_by_policy() {
+    let failures = allow_simulated_failures(&SimSnpReport {
+        current_firmware: (41, 55, 1),
+        ..SimSnpReport::default()
+    });
+    assert!(
+        matches!(failures.as_slice(), [Error::ProvisionalFirmwareNotAllowed]),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn sim_report_with_committed_tcb_above_current_is_rejected() {
+    let older = SimTcb {
+        snp: SIM_TCB.snp - 1,
+        ..SIM_TCB
+    };
+    let err = verify(&issue(&SimSnpReport {
+        current_tcb: older,
+        launch_tcb: older,
+        ..SimSnpReport::default()
+    }))
+    .unwrap_err();
+    assert!(matches!(err, Error::TcbOrderingViolated { .. }), "{err:?}");
+}
+
+#[test]
+fn sim_report_with_launch_tcb_above_current_is_rejected() {
+    let newer = SimTcb {
+        microcode: SIM_TCB.microcode + 1,
+        ..SIM_TCB
+    };
+    let err = verify(&issue(&SimSnpReport {
+        launch_tcb: newer,
+        ..SimSnpReport::default()
+    }))
+    .unwrap_err();
+    assert!(matches!(err, Error::TcbOrderingViolated { .. }), "{err:?}");
+}
+
+#[test]
+fn sim_report_claiming_a_vlek_signature_is_rejected_with_a_vcek() {
+    let err = verify(&issue(&SimSnpReport {
+        signing_key: 1,
+        ..SimSnpReport::default()
+    }))
+    .unwrap_err();
+    assert!(matches!(err, Error::SigningKeyMismatch { .. }), "{err:?}");
+}
+
+#[test]
+fn sim_report_naming_a_milan_cpu_is_rejected_with_the_genoa_chain() {
+    let err = verify(&issue(&SimSnpReport {
+        cpuid: (0x19, 0x01, 0x01),
+        ..SimSnpReport::default()
+    }))
+    .unwrap_err();
+    assert!(matches!(err, Error::GenerationMismatch { .. }), "{err:?}");
+}

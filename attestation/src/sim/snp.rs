@@ -136,9 +136,15 @@ pub struct SimSnpReport {
     pub current_tcb: SimTcb,
     pub committed_tcb: SimTcb,
     pub launch_tcb: SimTcb,
-    /// Firmware version (build, minor, major), current and committed.
-    pub firmware: (u8, u8, u8),
+    /// Current firmware version (build, minor, major).
+    pub current_firmware: (u8, u8, u8),
+    /// Committed firmware version; differs from the current one while provisional.
+    pub committed_firmware: (u8, u8, u8),
     pub chip_id: [u8; 64],
+    /// CPUID family / model / stepping; default [`SIM_CPUID`] (Genoa, like the sim chain).
+    pub cpuid: (u8, u8, u8),
+    /// SIGNING_KEY field (flags bits 2..4): 0 VCEK (default), 1 VLEK, 7 none.
+    pub signing_key: u8,
 }
 
 impl Default for SimSnpReport {
@@ -162,8 +168,11 @@ impl Default for SimSnpReport {
             current_tcb: SIM_TCB,
             committed_tcb: SIM_TCB,
             launch_tcb: SIM_TCB,
-            firmware: (40, 55, 1),
+            current_firmware: (40, 55, 1),
+            committed_firmware: (40, 55, 1),
             chip_id: chip_id(),
+            cpuid: SIM_CPUID,
+            signing_key: 0,
         }
     }
 }
@@ -197,8 +206,9 @@ impl SimSnpReport {
         put(&mut r, 0x034, &1u32.to_le_bytes())?; // ECDSA P-384 with SHA-384
         put(&mut r, 0x038, &self.current_tcb.raw().to_le_bytes())?;
         put(&mut r, 0x040, &self.platform_info.to_le_bytes())?;
-        // Flags: AUTHOR_KEY_EN (bit 0); MASK_CHIP_KEY 0; SIGNING_KEY (bits 2..4) 0 = VCEK.
-        put(&mut r, 0x048, &u32::from(self.author_key_en).to_le_bytes())?;
+        // Flags: AUTHOR_KEY_EN (bit 0); MASK_CHIP_KEY (bit 1) 0; SIGNING_KEY (bits 2..4).
+        let flags = u32::from(self.author_key_en) | (u32::from(self.signing_key & 0x7) << 2);
+        put(&mut r, 0x048, &flags.to_le_bytes())?;
         put(&mut r, 0x050, &self.report_data)?;
         put(&mut r, 0x090, &self.measurement)?;
         put(&mut r, 0x0C0, &self.host_data)?;
@@ -207,12 +217,13 @@ impl SimSnpReport {
         put(&mut r, 0x140, &self.report_id)?;
         put(&mut r, 0x160, &self.report_id_ma)?;
         put(&mut r, 0x180, &self.reported_tcb.raw().to_le_bytes())?;
-        put(&mut r, 0x188, &[SIM_CPUID.0, SIM_CPUID.1, SIM_CPUID.2])?;
+        put(&mut r, 0x188, &[self.cpuid.0, self.cpuid.1, self.cpuid.2])?;
         put(&mut r, 0x1A0, &self.chip_id)?;
         put(&mut r, 0x1E0, &self.committed_tcb.raw().to_le_bytes())?;
-        let (build, minor, major) = self.firmware;
-        put(&mut r, 0x1E8, &[build, minor, major])?; // current
-        put(&mut r, 0x1EC, &[build, minor, major])?; // committed
+        let (build, minor, major) = self.current_firmware;
+        put(&mut r, 0x1E8, &[build, minor, major])?;
+        let (build, minor, major) = self.committed_firmware;
+        put(&mut r, 0x1EC, &[build, minor, major])?;
         put(&mut r, 0x1F0, &self.launch_tcb.raw().to_le_bytes())?;
         Ok(r)
     }
