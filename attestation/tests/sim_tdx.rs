@@ -519,3 +519,48 @@ fn sim_collateral_with_the_crls_swapped_is_rejected() {
     let err = verify(&quote, &collateral, SIM_NOW).unwrap_err();
     assert!(matches!(err, Error::CrlInvalid { .. }), "{err:?}");
 }
+
+/// A policy as the enclave's auditors would write it for a simulated deployment.
+fn pinned_policy(td: &SimTdReport) -> Policy {
+    Policy::from_toml(&format!(
+        "version = 1\nallow_simulated = true\n[tdx]\nmrtd = [\"{}\"]\nrtmr0 = [\"{}\"]\n",
+        hex::encode(td.mr_td),
+        hex::encode(td.rt_mr[0]),
+    ))
+    .unwrap()
+}
+
+#[test]
+fn sim_td_with_the_pinned_measurements_is_accepted() {
+    let td = SimTdReport {
+        rt_mr: [[0x10; 48], [0; 48], [0; 48], [0; 48]],
+        ..SimTdReport::default()
+    };
+    let (quote, collateral) = issue(&td);
+    let verified = verify(&quote, &collateral, SIM_NOW).unwrap();
+    let decision = pinned_policy(&td).evaluate_tdx(&verified);
+    assert!(decision.accepted(), "{:?}", decision.failures);
+}
+
+#[test]
+fn sim_td_with_another_mrtd_and_rtmr0_fails_both_pins() {
+    let pinned = SimTdReport::default();
+    let other = SimTdReport {
+        mr_td: [0xee; 48],
+        rt_mr: [[0xdd; 48], [0; 48], [0; 48], [0; 48]],
+        ..SimTdReport::default()
+    };
+    let (quote, collateral) = issue(&other);
+    let verified = verify(&quote, &collateral, SIM_NOW).unwrap();
+    let failures = pinned_policy(&pinned).evaluate_tdx(&verified).failures;
+    assert!(
+        matches!(
+            failures.as_slice(),
+            [
+                Error::MeasurementNotAllowed { .. },
+                Error::MeasurementNotAllowed { .. }
+            ]
+        ),
+        "{failures:?}"
+    );
+}
