@@ -45,7 +45,9 @@ use crate::error::{Error, Result, Subject};
 pub const SIM_VALID_FROM: i64 = 1_735_689_600;
 
 /// End of every simulated certificate's, CRL's and (default) collateral item's validity:
-/// 2049-12-31T23:59:59Z (the last instant an X.509 UTCTime can express).
+/// 2049-12-31T23:59:59Z (the last instant an X.509 UTCTime can express). It is the CRLs'
+/// `nextUpdate`, which verifiers treat as exclusive: the last second at which simulated TDX
+/// evidence verifies is `SIM_VALID_UNTIL - 1`.
 pub const SIM_VALID_UNTIL: i64 = 2_524_607_999;
 
 /// A verification time inside the window, for tests and demos: 2026-01-01T00:00:00Z.
