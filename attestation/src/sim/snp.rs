@@ -230,6 +230,7 @@ impl SimSnpReport {
 }
 
 /// The simulated SEV-SNP firmware: signs reports with the sim VCEK key.
+#[derive(Clone)]
 pub struct SimSnp {
     vcek_key: SigningKey,
 }

@@ -340,6 +340,7 @@ fn svns(values: &[u8]) -> Vec<SvnJson> {
 
 /// The simulated TDX platform: its quoting enclave's attestation key, the PCK key certified by
 /// the sim PCK certificate and the TCB signing key. Fixed TEST keys: deterministic output.
+#[derive(Clone)]
 pub struct SimTdx {
     attestation_key: SigningKey,
     pck_key: SigningKey,
