@@ -14,7 +14,7 @@ use cocoon_attestation::policy::Policy;
 use cocoon_attestation::sim::snp::{self, SimSnp, SimSnpReport, SimTcb, SIM_TCB};
 use cocoon_attestation::sim::SIM_NOW;
 use cocoon_attestation::snp::{Generation, SigningKey, SnpReport, SnpVerifier, VerifiedSnpReport};
-use cocoon_attestation::{Error, TrustRoot};
+use cocoon_attestation::{Error, Subject, TrustRoot};
 
 fn issue(params: &SimSnpReport) -> Vec<u8> {
     SimSnp::new().unwrap().issue_report(params).unwrap()
@@ -268,4 +268,68 @@ fn sim_report_naming_a_milan_cpu_is_rejected_with_the_genoa_chain() {
     }))
     .unwrap_err();
     assert!(matches!(err, Error::GenerationMismatch { .. }), "{err:?}");
+}
+
+fn shared_vector(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../../shared/vectors/snp/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Real Genoa evidence (trustee e2e, see shared/vectors/README.md) and its pinned-valid time.
+fn real_genoa() -> (SnpReport, Vec<u8>, i64) {
+    let report = SnpReport::parse(&shared_vector("DERIVED_e2e_snp_report.bin")).unwrap();
+    (report, shared_vector("DERIVED_e2e_snp_vcek.der"), SIM_NOW)
+}
+
+#[test]
+fn real_report_is_untrusted_by_a_sim_only_verifier() {
+    let (report, vcek, now) = real_genoa();
+    let err = SnpVerifier::with_roots(snp::amd_roots())
+        .verify(&report, &vcek, None, now)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::UntrustedRoot {
+                subject: Subject::Vcek
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn adding_the_sim_roots_keeps_real_evidence_amd_and_sim_evidence_simulated() {
+    let verifier = SnpVerifier::with_roots(snp::amd_roots_with_embedded());
+    let (report, vcek, now) = real_genoa();
+    let real = verifier.verify(&report, &vcek, None, now).unwrap();
+    assert_eq!(real.root, TrustRoot::Amd);
+    let sim = SnpReport::parse(&issue(&SimSnpReport::default())).unwrap();
+    let sim = verifier
+        .verify(&sim, snp::vcek_der(), None, SIM_NOW)
+        .unwrap();
+    assert_eq!(sim.root, TrustRoot::Simulated);
+}
+
+#[test]
+fn sim_vcek_with_the_real_genoa_chain_is_rejected() {
+    let report = SnpReport::parse(&issue(&SimSnpReport::default())).unwrap();
+    let real_chain = shared_vector("ask_ark_genoa.pem");
+    let err = SnpVerifier::with_roots(snp::amd_roots_with_embedded())
+        .verify(&report, snp::vcek_der(), Some(&real_chain), SIM_NOW)
+        .unwrap_err();
+    // The given chain has no certificate named as the sim VCEK's issuer.
+    assert!(
+        matches!(
+            err,
+            Error::CertificateChainInvalid {
+                subject: Subject::Vcek,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }

@@ -110,6 +110,14 @@ pub fn amd_roots() -> AmdRoots {
     }])
 }
 
+/// The embedded AMD root sets plus the simulated one: a verifier that accepts both real and
+/// simulated evidence, telling them apart by [`crate::snp::VerifiedSnpReport::root`].
+pub fn amd_roots_with_embedded() -> AmdRoots {
+    let mut sets = AmdRoots::embedded().sets().to_vec();
+    sets.extend(amd_roots().sets().iter().cloned());
+    AmdRoots::from_sets(sets)
+}
+
 /// The guest-controlled and platform fields of a simulated report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimSnpReport {
