@@ -564,3 +564,68 @@ fn sim_td_with_another_mrtd_and_rtmr0_fails_both_pins() {
         "{failures:?}"
     );
 }
+
+/// Real TDX evidence (dcap-qvl sample, UpToDate at its pinned time; shared/vectors/README.md).
+fn real_tdx() -> (Quote, Collateral, i64) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/tdx/");
+    let quote = std::fs::read(format!("{dir}tdx_quote")).unwrap();
+    let collateral = std::fs::read(format!("{dir}tdx_quote_collateral.json")).unwrap();
+    (
+        Quote::parse(&quote).unwrap(),
+        Collateral::from_json(&collateral).unwrap(),
+        1_752_919_234,
+    )
+}
+
+#[test]
+fn real_quote_is_untrusted_by_a_sim_only_verifier() {
+    let (quote, collateral, now) = real_tdx();
+    let err = TdxVerifier::with_roots(vec![tdx::root_anchor()])
+        .verify(&quote, &collateral, now)
+        .unwrap_err();
+    assert!(matches!(err, Error::UntrustedRoot { .. }), "{err:?}");
+}
+
+#[test]
+fn adding_the_sim_root_keeps_real_evidence_intel() {
+    let (quote, collateral, now) = real_tdx();
+    let verified = verifier().verify(&quote, &collateral, now).unwrap();
+    assert_eq!(verified.root, TrustRoot::Intel);
+    assert_eq!(verified.tcb_status, TcbStatus::UpToDate);
+}
+
+#[test]
+fn sim_quote_with_real_intel_collateral_is_rejected() {
+    let (_, real_collateral, now) = real_tdx();
+    let (quote, _) = issue(&SimTdReport::default());
+    let err = verify(&quote, &real_collateral, now).unwrap_err();
+    // The PCK chain must end in the anchor that signed the collateral.
+    assert!(
+        matches!(
+            err,
+            Error::UntrustedRoot {
+                subject: Subject::PckCertChain
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn real_quote_with_sim_collateral_is_rejected() {
+    let (quote, _, _) = real_tdx();
+    let (_, sim_collateral) = issue(&SimTdReport::default());
+    let err = verifier()
+        .verify(&quote, &sim_collateral, SIM_NOW)
+        .unwrap_err();
+    // The PCK chain must end in the anchor that signed the collateral.
+    assert!(
+        matches!(
+            err,
+            Error::UntrustedRoot {
+                subject: Subject::PckCertChain
+            }
+        ),
+        "{err:?}"
+    );
+}
