@@ -13,9 +13,7 @@
 use cocoon_attestation::policy::Policy;
 use cocoon_attestation::sim::tdx::{self, SimCollateralOptions, SimTdReport, SimTdx};
 use cocoon_attestation::sim::{SIM_NOW, SIM_VALID_FROM, SIM_VALID_UNTIL};
-use cocoon_attestation::tdx::{
-    Collateral, Quote, RootAnchor, TcbStatus, TdxVerifier, VerifiedQuote,
-};
+use cocoon_attestation::tdx::{Collateral, Quote, TcbStatus, TdxVerifier, VerifiedQuote};
 use cocoon_attestation::{Error, Subject, TrustRoot};
 
 fn sim() -> SimTdx {
@@ -23,7 +21,7 @@ fn sim() -> SimTdx {
 }
 
 fn verifier() -> TdxVerifier {
-    TdxVerifier::with_roots(vec![RootAnchor::intel(), tdx::root_anchor()])
+    TdxVerifier::with_roots(tdx::anchors_with_intel())
 }
 
 fn verify(quote: &[u8], collateral: &Collateral, now: i64) -> Result<VerifiedQuote, Error> {

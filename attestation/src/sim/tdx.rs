@@ -95,6 +95,12 @@ pub fn root_anchor() -> RootAnchor {
     RootAnchor::new(TrustRoot::Simulated, ROOT_CA_DER.to_vec())
 }
 
+/// The pinned Intel root and the simulated root: a verifier that accepts both real and simulated
+/// quotes, telling them apart by [`crate::tdx::VerifiedQuote::root`].
+pub fn anchors_with_intel() -> Vec<RootAnchor> {
+    vec![RootAnchor::intel(), root_anchor()]
+}
+
 /// The simulated root certificate (DER).
 pub fn root_ca_der() -> &'static [u8] {
     ROOT_CA_DER
