@@ -181,5 +181,5 @@ fn sim(_backend: Backend) -> Result<Box<dyn Attester>, AttestError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests;

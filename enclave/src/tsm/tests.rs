@@ -13,6 +13,8 @@ pub(crate) struct FakeKernel {
     with_inblob: bool,
     /// Size of the outblob the "firmware" produces (`None`: a fake quote of 8 + 64 bytes).
     outblob_len: Option<usize>,
+    /// The "firmware" turning inblob into outblob, when not the fixed fake.
+    firmware: Option<Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>>,
     auxblob: Option<Vec<u8>>,
     /// Attempts during which another process writes its own inblob before our outblob read.
     races: AtomicU32,
@@ -27,6 +29,7 @@ impl FakeKernel {
             provider,
             with_inblob: true,
             outblob_len: None,
+            firmware: None,
             auxblob: None,
             races: AtomicU32::new(0),
             inblob_writes: AtomicU32::new(0),
@@ -35,6 +38,9 @@ impl FakeKernel {
     }
 
     fn outblob_for(&self, inblob: &[u8]) -> Vec<u8> {
+        if let Some(firmware) = &self.firmware {
+            return firmware(inblob);
+        }
         match self.outblob_len {
             Some(n) => vec![0x55; n],
             None => [b"FAKEQUOT".as_slice(), inblob].concat(),
@@ -402,4 +408,87 @@ fn concurrent_requests_use_separate_directories() {
     });
     assert_eq!(kernel.inblob_writes.load(Ordering::SeqCst), 20);
     assert_no_report_dirs_left(root.path());
+}
+
+/// configfs-tsm with the simulated TEE as the "firmware" behind the files: the evidence the
+/// backend returns verifies with the simulated roots and binds the claims.
+#[cfg(feature = "sim")]
+mod with_simulated_firmware {
+    use super::*;
+    use cocoon_attestation::claims::{Claims, ModelIdentity};
+    use cocoon_attestation::sim::snp::{self as sim_snp, SimSnp, SimSnpReport};
+    use cocoon_attestation::sim::tdx::{SimTdReport, SimTdx};
+    use cocoon_attestation::sim::SIM_NOW;
+    use cocoon_attestation::snp::SnpVerifier;
+    use cocoon_attestation::tdx::{Quote, TdxVerifier};
+
+    fn claims(platform: ClaimsPlatform) -> Claims {
+        Claims {
+            platform,
+            tls_spki_sha256: [1; 32],
+            hpke_public_key: None,
+            model: ModelIdentity {
+                blake3: [2; 32],
+                dm_verity_root: None,
+            },
+            config_digest: [3; 32],
+            created_at: SIM_NOW,
+            expires_at: SIM_NOW + 60,
+            nonce: None,
+        }
+    }
+
+    fn inblob(data: &[u8]) -> [u8; 64] {
+        data.try_into().expect("the backend writes 64 bytes")
+    }
+
+    #[test]
+    fn tdx_quote_from_configfs_tsm_verifies_and_binds_the_claims() {
+        let root = tempfile::tempdir().unwrap();
+        let sim = SimTdx::new().unwrap();
+        let mut kernel = FakeKernel::new("tdx_guest");
+        let firmware = sim.clone();
+        kernel.firmware = Some(Box::new(move |data| {
+            firmware
+                .issue_quote(&SimTdReport::default().report_data(inblob(data)))
+                .unwrap()
+        }));
+        kernel.races.store(1, Ordering::SeqCst);
+        let (a, _) = attester(root.path(), kernel, TsmOptions::default());
+        let c = claims(ClaimsPlatform::Tdx);
+        let ev = a.unwrap().attest(&c.report_data()).unwrap();
+        let verified = TdxVerifier::with_roots(vec![sim.root_anchor()])
+            .verify(
+                &Quote::parse(&ev.bytes).unwrap(),
+                &sim.collateral().unwrap(),
+                SIM_NOW,
+            )
+            .unwrap();
+        c.check_binding(verified.quote.report_data()).unwrap();
+        assert_no_report_dirs_left(root.path());
+    }
+
+    #[test]
+    fn snp_report_and_auxblob_vcek_from_configfs_tsm_verify_and_bind_the_claims() {
+        let root = tempfile::tempdir().unwrap();
+        let sim = SimSnp::new().unwrap();
+        let mut kernel = FakeKernel::new("sev_guest");
+        let firmware = sim.clone();
+        kernel.firmware = Some(Box::new(move |data| {
+            firmware
+                .issue_report(&SimSnpReport::default().report_data(inblob(data)))
+                .unwrap()
+        }));
+        kernel.auxblob = Some(certtable::build(&[SnpCertificate {
+            kind: SnpCertKind::Vcek,
+            der: sim_snp::vcek_der().to_vec(),
+        }]));
+        let (a, _) = attester(root.path(), kernel, TsmOptions::default());
+        let c = claims(ClaimsPlatform::SevSnp);
+        let ev = a.unwrap().attest(&c.report_data()).unwrap();
+        let verified = SnpVerifier::with_roots(sim_snp::amd_roots())
+            .verify_bytes(&ev.bytes, ev.vcek().unwrap(), None, SIM_NOW)
+            .unwrap();
+        c.check_binding(&verified.report.report_data).unwrap();
+    }
 }
