@@ -8,13 +8,15 @@ use crate::certtable::{SnpCertKind, SnpCertificate};
 use std::sync::atomic::AtomicU32;
 use std::sync::Mutex;
 
+type Firmware = Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
 pub(crate) struct FakeKernel {
     provider: &'static str,
     with_inblob: bool,
     /// Size of the outblob the "firmware" produces (`None`: a fake quote of 8 + 64 bytes).
     outblob_len: Option<usize>,
     /// The "firmware" turning inblob into outblob, when not the fixed fake.
-    firmware: Option<Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>>,
+    firmware: Option<Firmware>,
     auxblob: Option<Vec<u8>>,
     /// Attempts during which another process writes its own inblob before our outblob read.
     races: AtomicU32,
