@@ -321,4 +321,34 @@ mod tests {
             Err(AttestError::OutputTooLarge { .. })
         ));
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn parser_never_panics_and_what_it_accepts_rebuilds_to_the_same_certificates(
+                bytes in proptest::collection::vec(any::<u8>(), 0..600)
+            ) {
+                if let Ok(certs) = parse(&bytes) {
+                    prop_assert_eq!(parse(&build(&certs)).unwrap(), certs);
+                }
+            }
+
+            #[test]
+            fn mutated_tables_parse_or_are_malformed_never_panic(idx in 0usize..200, val in any::<u8>()) {
+                let mut table = build(&[
+                    cert(SnpCertKind::Vcek, 3, 40),
+                    cert(SnpCertKind::Ask, 4, 40),
+                ]);
+                let i = idx % table.len();
+                table[i] = val;
+                prop_assert!(matches!(
+                    parse(&table),
+                    Ok(_) | Err(AttestError::CertTableMalformed { .. })
+                ));
+            }
+        }
+    }
 }

@@ -43,6 +43,9 @@ struct SnpExtReportReq {
     data: SnpReportReq,
     certs_address: u64,
     certs_len: u32,
+    /// The C struct's implicit tail padding, explicit so every byte handed to the kernel
+    /// is initialised.
+    padding: [u8; 4],
 }
 
 /// `struct snp_report_resp`.
@@ -56,6 +59,8 @@ struct SnpReportResp {
 #[repr(C)]
 struct SnpGuestRequestIoctl {
     msg_version: u8,
+    /// Implicit padding in C, explicit here (see `SnpExtReportReq::padding`).
+    padding: [u8; 7],
     req_data: u64,
     resp_data: u64,
     exitinfo2: u64,
@@ -125,10 +130,12 @@ pub fn sev_get_ext_report(
             },
             certs_address: certs.as_mut_ptr() as u64,
             certs_len: u32::try_from(certs.len()).unwrap_or(u32::MAX),
+            padding: [0; 4],
         };
         let mut resp = SnpReportResp { data: [0; 4000] };
         let mut guest_req = SnpGuestRequestIoctl {
             msg_version: SNP_MSG_VERSION,
+            padding: [0; 7],
             req_data: std::ptr::addr_of_mut!(req) as u64,
             resp_data: std::ptr::addr_of_mut!(resp) as u64,
             exitinfo2: 0,
