@@ -106,7 +106,7 @@ const CASES: &[(&str, &str, i64)] = &[
 #[test]
 fn every_vector_gets_dcap_qvls_verdict_and_status() {
     for (q, c, t) in CASES {
-        assert_agree(
+        let _ = assert_agree(
             &format!("{q} + {c} at {t}"),
             &quote_bytes(q),
             &collateral(c),
@@ -192,7 +192,8 @@ fn tdx_quote_flips_in_every_signed_region_are_rejected_by_both() {
 fn collateral_field_flips_are_rejected_by_both() {
     let base = collateral("tdx_quote_collateral.json");
     let raw = quote_bytes("tdx_quote");
-    let mutations: Vec<(&str, Box<dyn Fn(&mut dcap_qvl::QuoteCollateralV3)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut dcap_qvl::QuoteCollateralV3)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
         (
             "tcb_info_signature",
             Box::new(|c| c.tcb_info_signature[5] ^= 1),

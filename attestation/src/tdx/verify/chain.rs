@@ -65,7 +65,7 @@ pub(crate) mod counting {
             msg: &[u8],
             sig: &[u8],
         ) -> Result<(), InvalidSignature> {
-            COUNT.with(|c| c.set(c.get() + 1));
+            COUNT.with(|c| c.set(c.get().saturating_add(1)));
             inner().verify_signature(key, msg, sig)
         }
         fn public_key_alg_id(&self) -> AlgorithmIdentifier {
