@@ -289,7 +289,7 @@ pub(crate) fn parse_pem_chain(pem: &[u8], subject: Subject) -> Result<Vec<Cert>>
     for item in CertificateDer::pem_slice_iter(pem) {
         let der = item.map_err(|e| Error::CertificateMalformed {
             subject,
-            reason: format!("PEM: {e:?}"),
+            reason: format!("PEM: {e}"),
         })?;
         if certs.len() >= MAX_CHAIN_CERTS {
             return Err(Error::CertificateChainInvalid {
