@@ -96,6 +96,9 @@ fn verified_quote(quote: Quote) -> VerifiedQuote {
         collateral_valid_until: 0,
         tcb_date: "2024-03-13T00:00:00Z".into(),
         tcb_evaluation_data_number: 17,
+        current_tcb_status: None,
+        relaunch_advised: false,
+        qe_tcb_status: TcbStatus::UpToDate,
     }
 }
 

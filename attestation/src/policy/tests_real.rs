@@ -32,6 +32,9 @@ fn verified(file: &str, tcb_status: TcbStatus, advisories: &[&str]) -> VerifiedQ
         collateral_valid_until: 0,
         tcb_date: String::new(),
         tcb_evaluation_data_number: 0,
+        current_tcb_status: None,
+        relaunch_advised: false,
+        qe_tcb_status: TcbStatus::UpToDate,
     }
 }
 

@@ -149,7 +149,12 @@ pub fn crl(issuer: &Ca, this_update: i64, next_update: i64, serials: &[u64]) -> 
 
 /// The Intel SGX extension of the real `tdx_quote`'s PCK certificate.
 pub fn real_pck_extension() -> Vec<u8> {
-    let quote = Quote::parse(&test_vectors::read("tdx/tdx_quote")).unwrap();
+    pck_extension_of("tdx/tdx_quote")
+}
+
+/// The Intel SGX extension of a real quote's PCK certificate.
+pub fn pck_extension_of(quote: &str) -> Vec<u8> {
+    let quote = Quote::parse(&test_vectors::read(quote)).unwrap();
     let leaf = quote.pck_chain_der().unwrap().remove(0);
     let cert = x509_cert::Certificate::from_der(&leaf).unwrap();
     let oid = x509_cert::der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1");
@@ -200,6 +205,8 @@ pub struct Fixture {
     pub pck_chain: String,
     pub tcb_chain: String,
     pub qe_chain: Option<String>,
+    /// The verification time the CRLs are issued around.
+    pub at: i64,
     /// Sign TCB info / QE identity with this CA instead of `tcb_signer`.
     pub tcb_info_signer: Option<Ca>,
     pub qe_identity_signer: Option<Ca>,
@@ -217,6 +224,11 @@ impl Fixture {
     }
 
     pub fn with_pck_extension(ext: Vec<u8>) -> Self {
+        Self::from_vector("tdx/tdx_quote", "tdx/tdx_quote_collateral.json", AT, ext)
+    }
+
+    /// Another real quote (and its collateral, re-issued), around time `at`.
+    pub fn from_vector(quote: &str, collateral: &str, at: i64, ext: Vec<u8>) -> Self {
         let root = Spec::new("Test SGX Root CA", true, ROOT_SERIAL).self_signed();
         let pck_ca = Spec::new("Test SGX PCK Platform CA", true, PCK_CA_SERIAL).issued_by(&root);
         let tcb_signer =
@@ -224,17 +236,17 @@ impl Fixture {
         let mut pck_spec = Spec::new("Test SGX PCK Certificate", false, PCK_SERIAL);
         pck_spec.extension = Some(ext);
         let pck = pck_spec.issued_by(&pck_ca);
-        let real: Value =
-            serde_json::from_slice(&test_vectors::read("tdx/tdx_quote_collateral.json")).unwrap();
+        let real: Value = serde_json::from_slice(&test_vectors::read(collateral)).unwrap();
         let tcb_info = serde_json::from_str(real["tcb_info"].as_str().unwrap()).unwrap();
         let qe_identity = serde_json::from_str(real["qe_identity"].as_str().unwrap()).unwrap();
         Self {
-            root_crl: crl(&root, AT - DAY, AT + 30 * DAY, &[]),
-            pck_crl: crl(&pck_ca, AT - DAY, AT + 30 * DAY, &[]),
+            root_crl: crl(&root, at - DAY, at + 30 * DAY, &[]),
+            pck_crl: crl(&pck_ca, at - DAY, at + 30 * DAY, &[]),
+            at,
             pck_chain: format!("{}{}{}", pck.pem(), pck_ca.pem(), root.pem()),
             tcb_chain: format!("{}{}", tcb_signer.pem(), root.pem()),
             qe_chain: None,
-            raw_quote: test_vectors::read("tdx/tdx_quote"),
+            raw_quote: test_vectors::read(quote),
             tcb_info,
             qe_identity,
             root,

@@ -1045,3 +1045,101 @@ fn profile_cold_phases() {
     });
     println!("one ECDSA verify {:.1}us", sig * 1e6);
 }
+
+// ------------------------------------------------------------------ TD 1.5 (v5 quote)
+
+const OUTDATED_AT: i64 = 1774003274;
+
+/// `tdx_quote_outdated` (v5, TD 1.5 body: TEE_TCB_SVN 07 01 03, TEE_TCB_SVN2 0D 01 03) with its
+/// collateral re-issued and the platform levels lowered so that its PCK meets the first one.
+fn td15_fixture() -> Fixture {
+    let mut f = Fixture::from_vector(
+        "tdx/tdx_quote_outdated",
+        "tdx/tdx_quote_outdated_collateral.json",
+        OUTDATED_AT,
+        testca::pck_extension_of("tdx/tdx_quote_outdated"),
+    );
+    let first = &mut f.tcb_info["tcbLevels"][0]["tcb"];
+    for c in first["sgxtcbcomponents"].as_array_mut().unwrap() {
+        c["svn"] = 0.into();
+    }
+    f
+}
+
+fn td15_run(f: &Fixture) -> (Result<VerifiedQuote>, Result<String, String>) {
+    let raw = f.quote_bytes();
+    let coll = f.collateral();
+    (
+        f.verifier()
+            .verify(&Quote::parse(&raw).unwrap(), &coll, OUTDATED_AT),
+        dcap_verdict(f, &raw, &coll, OUTDATED_AT),
+    )
+}
+
+#[test]
+fn td15_quote_meeting_a_level_is_up_to_date_for_launch_and_current_tcb() {
+    let f = td15_fixture();
+    let (ours, dcap) = td15_run(&f);
+    let v = ours.unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::UpToDate);
+    assert_eq!(v.current_tcb_status, Some(TcbStatus::UpToDate));
+    assert!(!v.relaunch_advised);
+    assert_eq!(dcap.as_deref(), Ok("UpToDate"));
+}
+
+#[test]
+fn td15_with_an_out_of_date_launch_module_and_an_up_to_date_current_one_advises_relaunch() {
+    let mut f = td15_fixture();
+    // Module ISVSVN 7 at launch, 13 now: make 10 the first up-to-date module level.
+    for id in f.tcb_info["tdxModuleIdentities"].as_array_mut().unwrap() {
+        if id["id"] == "TDX_01" {
+            id["tcbLevels"] = serde_json::json!([
+                {"tcb": {"isvsvn": 10}, "tcbDate": "2025-01-01T00:00:00Z", "tcbStatus": "UpToDate"},
+                {"tcb": {"isvsvn": 2}, "tcbDate": "2024-01-01T00:00:00Z", "tcbStatus": "OutOfDate",
+                 "advisoryIDs": ["INTEL-SA-01234"]}
+            ]);
+        }
+    }
+    let (ours, dcap) = td15_run(&f);
+    let v = ours.unwrap();
+    // We keep Intel's seven names: the launch status with the relaunch flag beside it.
+    assert_eq!(v.tcb_status, TcbStatus::OutOfDate);
+    assert_eq!(v.current_tcb_status, Some(TcbStatus::UpToDate));
+    assert!(v.relaunch_advised);
+    assert_eq!(v.advisory_ids, ["INTEL-SA-01234"]);
+    assert_eq!(dcap.as_deref(), Ok("TDRelaunchAdvised"));
+}
+
+#[test]
+fn td15_whose_module_is_below_every_module_level_is_not_supported() {
+    let mut f = td15_fixture();
+    for id in f.tcb_info["tdxModuleIdentities"].as_array_mut().unwrap() {
+        if id["id"] == "TDX_01" {
+            // Module ISVSVN 7 at launch and 13 now are both below 14.
+            id["tcbLevels"] = serde_json::json!([
+                {"tcb": {"isvsvn": 14}, "tcbDate": "2025-01-01T00:00:00Z", "tcbStatus": "UpToDate"}
+            ]);
+        }
+    }
+    let (ours, dcap) = td15_run(&f);
+    let err = ours.unwrap_err();
+    assert!(matches!(err, Error::TcbLevelNotFound), "{err:?}");
+    assert!(dcap.is_err(), "{dcap:?}");
+}
+
+#[test]
+fn td15_with_a_revoked_current_module_is_revoked() {
+    let mut f = td15_fixture();
+    for id in f.tcb_info["tdxModuleIdentities"].as_array_mut().unwrap() {
+        if id["id"] == "TDX_01" {
+            id["tcbLevels"] = serde_json::json!([
+                {"tcb": {"isvsvn": 10}, "tcbDate": "2025-01-01T00:00:00Z", "tcbStatus": "Revoked"},
+                {"tcb": {"isvsvn": 2}, "tcbDate": "2024-01-01T00:00:00Z", "tcbStatus": "UpToDate"}
+            ]);
+        }
+    }
+    let (ours, dcap) = td15_run(&f);
+    let err = ours.unwrap_err();
+    assert!(matches!(err, Error::TcbRevoked), "{err:?}");
+    assert!(dcap.is_err(), "{dcap:?}");
+}
