@@ -1071,8 +1071,8 @@ fn td15_run(f: &Fixture) -> (Result<VerifiedQuote>, Result<String, String>) {
     let coll = f.collateral();
     (
         f.verifier()
-            .verify(&Quote::parse(&raw).unwrap(), &coll, OUTDATED_AT),
-        dcap_verdict(f, &raw, &coll, OUTDATED_AT),
+            .verify(&Quote::parse(&raw).unwrap(), &coll, f.at),
+        dcap_verdict(f, &raw, &coll, f.at),
     )
 }
 
