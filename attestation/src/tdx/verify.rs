@@ -390,6 +390,23 @@ impl TdxVerifier {
 
         let root_crl = Crl::parse(&c.root_ca_crl, Subject::RootCaCrl, Some(anchor.spki()))?;
         root_crl.check_time(now, Subject::RootCaCrl)?;
+        // The root itself must not be revoked by its own CRL (dcap-qvl checks this too).
+        webpki::check_single_cert_revocation(
+            anchor.cert.der.as_ref(),
+            &[&root_crl.crl],
+            &[chain::sig_algo()],
+            chain::unix_time(now),
+        )
+        .map_err(|e| match e {
+            webpki::Error::CertRevoked => Error::CertificateRevoked {
+                subject: Subject::Certificate,
+                serial: hex::encode(&anchor.cert.serial),
+            },
+            other => Error::CrlInvalid {
+                subject: Subject::RootCaCrl,
+                reason: format!("does not cover the root: {other:?}"),
+            },
+        })?;
         let pck_crl = Crl::parse(&c.pck_crl, Subject::PckCrl, None)?;
         pck_crl.check_time(now, Subject::PckCrl)?;
         let crls = Crls {

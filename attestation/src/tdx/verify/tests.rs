@@ -237,6 +237,23 @@ fn pck_listed_in_the_pck_crl_is_revoked() {
 }
 
 #[test]
+fn root_listed_in_its_own_crl_is_revoked() {
+    let mut f = Fixture::new();
+    f.root_crl = crl(&f.root, AT - DAY, AT + DAY, &[testca::ROOT_SERIAL]);
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CertificateRevoked {
+                subject: Subject::Certificate,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn pck_ca_listed_in_the_root_crl_is_revoked() {
     let mut f = Fixture::new();
     f.root_crl = crl(&f.root, AT - DAY, AT + DAY, &[testca::PCK_CA_SERIAL]);
@@ -1142,4 +1159,105 @@ fn td15_with_a_revoked_current_module_is_revoked() {
     let err = ours.unwrap_err();
     assert!(matches!(err, Error::TcbRevoked), "{err:?}");
     assert!(dcap.is_err(), "{dcap:?}");
+}
+
+// ------------------------------------------------------------------ SGX (v3 quote)
+
+fn sgx_fixture() -> Fixture {
+    Fixture::from_vector(
+        "tdx/sgx_quote",
+        "tdx/sgx_quote_collateral.json",
+        SGX_AT,
+        testca::pck_extension_of("tdx/sgx_quote"),
+    )
+}
+
+fn sgx_run(f: &Fixture) -> Result<VerifiedQuote> {
+    verify_both(f, &f.quote_bytes(), &f.collateral(), f.at, None)
+}
+
+#[test]
+fn sgx_quote_reissued_keeps_its_status_and_advisories() {
+    let v = sgx_run(&sgx_fixture()).unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::ConfigurationAndSWHardeningNeeded);
+    assert_eq!(v.advisory_ids, ["INTEL-SA-00289", "INTEL-SA-00615"]);
+    assert_eq!(v.current_tcb_status, None);
+}
+
+#[test]
+fn tdx_tcb_info_for_an_sgx_quote_is_a_collateral_mismatch() {
+    let mut f = sgx_fixture();
+    f.tcb_info["id"] = "TDX".into();
+    let err = sgx_run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralMismatch {
+                subject: Subject::TcbInfo,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sgx_tcb_info_version_1_is_a_collateral_mismatch() {
+    let mut f = sgx_fixture();
+    f.tcb_info["version"] = 1.into();
+    let err = sgx_run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralMismatch {
+                subject: Subject::TcbInfo,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn td_qe_identity_for_an_sgx_quote_is_a_collateral_mismatch() {
+    let mut f = sgx_fixture();
+    f.qe_identity["id"] = "TD_QE".into();
+    let err = sgx_run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralMismatch {
+                subject: Subject::QeIdentity,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sgx_platform_with_an_out_of_date_qe_becomes_out_of_date_configuration_needed() {
+    let mut f = sgx_fixture();
+    for level in f.qe_identity["tcbLevels"].as_array_mut().unwrap() {
+        level["tcbStatus"] = "OutOfDate".into();
+    }
+    let v = sgx_run(&f).unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::OutOfDateConfigurationNeeded);
+}
+
+#[test]
+fn sgx_pce_id_mismatch_is_refused() {
+    let ext = edit_extension(
+        &testca::pck_extension_of("tdx/sgx_quote"),
+        testca::PCE_ID_OID,
+        &[0, 7],
+    );
+    let f = Fixture::from_vector(
+        "tdx/sgx_quote",
+        "tdx/sgx_quote_collateral.json",
+        SGX_AT,
+        ext,
+    );
+    let err = verify_both(&f, &f.quote_bytes(), &f.collateral(), f.at, Some("PCE-ID")).unwrap_err();
+    assert!(matches!(err, Error::PceIdMismatch { .. }), "{err:?}");
 }
