@@ -75,6 +75,35 @@ fn cold_verification_checks_nine_signatures_and_warm_only_the_quotes_two() {
 }
 
 #[test]
+fn verifier_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<TdxVerifier>();
+    let quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
+    let coll = collateral("tdx_quote_collateral.json");
+    let verifier = TdxVerifier::new();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| verifier.verify(&quote, &coll, TDX_AT).unwrap());
+        }
+    });
+    assert_eq!(verifier.cache.len(), (1, 1));
+}
+
+#[test]
+fn the_cache_is_bounded() {
+    let f = Fixture::new();
+    let verifier = f.verifier();
+    let quote = f.quote();
+    let mut f = f;
+    for i in 0..(cache::CAPACITY + 6) {
+        // Each collateral differs in its (signed) TCB evaluation data number.
+        f.tcb_info["tcbEvaluationDataNumber"] = (i as u64 + 1).into();
+        verifier.verify(&quote, &f.collateral(), AT).unwrap();
+    }
+    assert_eq!(verifier.cache.len(), (cache::CAPACITY, cache::CAPACITY));
+}
+
+#[test]
 fn a_cached_collateral_does_not_outlive_its_window() {
     let quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
     let coll = collateral("tdx_quote_collateral.json");
