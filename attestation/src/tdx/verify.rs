@@ -570,7 +570,72 @@ fn check_header(quote: &Quote) -> Result<bool> {
     if h.qe_vendor_id != INTEL_QE_VENDOR_ID {
         return Err(Error::UnknownQeVendorId(h.qe_vendor_id));
     }
+    if !fields_match_signed_bytes(quote) {
+        return Err(Error::Malformed {
+            subject: Subject::QuoteBody,
+            reason: "header or body fields differ from the signed bytes".into(),
+        });
+    }
     Ok(is_tdx)
+}
+
+/// The claims we return are the parsed fields, the signature covers `signed_bytes`: check they
+/// agree (always true for [`Quote::parse`] output; a `Quote` edited after parsing fails here).
+fn fields_match_signed_bytes(quote: &Quote) -> bool {
+    let h = &quote.header;
+    let b = &quote.signed_bytes;
+    let at = |base: usize, offset: usize, expected: &[u8]| {
+        let start = base.checked_add(offset);
+        let end = start.and_then(|s| s.checked_add(expected.len()));
+        start.zip(end).and_then(|(s, e)| b.get(s..e)) == Some(expected)
+    };
+    let header_ok = at(0, 0, &h.version.to_le_bytes())
+        && at(0, 2, &h.attestation_key_type.to_le_bytes())
+        && at(0, 4, &h.tee_type.to_le_bytes())
+        && at(0, 8, &h.qe_svn.to_le_bytes())
+        && at(0, 10, &h.pce_svn.to_le_bytes())
+        && at(0, 12, &h.qe_vendor_id)
+        && at(0, 28, &h.user_data);
+    // v5 puts a body descriptor (type u16, size u32) between header and body.
+    let body_at = if h.version == 5 { 54 } else { 48 };
+    let td10 = |r: &super::quote::TdReport10, o: usize| {
+        at(o, 0, &r.tee_tcb_svn)
+            && at(o, 16, &r.mr_seam)
+            && at(o, 64, &r.mr_signer_seam)
+            && at(o, 112, &r.seam_attributes)
+            && at(o, 120, &r.td_attributes)
+            && at(o, 128, &r.xfam)
+            && at(o, 136, &r.mr_td)
+            && at(o, 184, &r.mr_config_id)
+            && at(o, 232, &r.mr_owner)
+            && at(o, 280, &r.mr_owner_config)
+            && r.rt_mr
+                .iter()
+                .zip((328..).step_by(48))
+                .all(|(rtmr, off)| at(o, off, rtmr))
+            && at(o, 520, &r.report_data)
+    };
+    let (body_ok, len) = match &quote.body {
+        QuoteBody::SgxEnclave(r) => (
+            at(body_at, 0, &r.cpu_svn)
+                && at(body_at, 16, &r.misc_select.to_le_bytes())
+                && at(body_at, 48, &r.attributes)
+                && at(body_at, 64, &r.mr_enclave)
+                && at(body_at, 128, &r.mr_signer)
+                && at(body_at, 256, &r.isv_prod_id.to_le_bytes())
+                && at(body_at, 258, &r.isv_svn.to_le_bytes())
+                && at(body_at, 320, &r.report_data),
+            384,
+        ),
+        QuoteBody::Td10(r) => (td10(r, body_at), 584),
+        QuoteBody::Td15(r) => (
+            td10(&r.base, body_at)
+                && at(body_at, 584, &r.tee_tcb_svn2)
+                && at(body_at, 600, &r.mr_service_td),
+            648,
+        ),
+    };
+    header_ok && body_ok && body_at.checked_add(len) == Some(b.len())
 }
 
 /// The QE report fields we judge, read from the 384 bytes the PCK key signed (SGX REPORTBODY

@@ -75,6 +75,40 @@ fn cold_verification_checks_nine_signatures_and_warm_only_the_quotes_two() {
 }
 
 #[test]
+fn a_quote_edited_after_parsing_is_refused() {
+    let coll = collateral("tdx_quote_collateral.json");
+    let verifier = TdxVerifier::new();
+    let mut quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
+    if let QuoteBody::Td10(td) = &mut quote.body {
+        td.mr_td[0] ^= 1;
+    }
+    let err = verifier.verify(&quote, &coll, TDX_AT).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Malformed {
+                subject: Subject::QuoteBody,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let mut quote = parse_quote(&test_vectors::read("tdx/sgx_quote"));
+    quote.header.user_data[0] ^= 1;
+    let err = verifier.verify(&quote, &coll, TDX_AT).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Malformed {
+                subject: Subject::QuoteBody,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn verifier_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<TdxVerifier>();
