@@ -292,12 +292,13 @@ impl Fixture {
         Quote::parse(&self.quote_bytes()).unwrap()
     }
 
-    pub fn collateral(&self) -> Collateral {
+    /// The collateral without the parser's form checks (the verifier must cope on its own).
+    pub fn inner(&self) -> dcap_qvl::QuoteCollateralV3 {
         let tcb_info = serde_json::to_string(&self.tcb_info).unwrap();
         let qe_identity = serde_json::to_string(&self.qe_identity).unwrap();
         let tcb_signer = self.tcb_info_signer.as_ref().unwrap_or(&self.tcb_signer);
         let qe_signer = self.qe_identity_signer.as_ref().unwrap_or(&self.tcb_signer);
-        Collateral::from_inner(dcap_qvl::QuoteCollateralV3 {
+        dcap_qvl::QuoteCollateralV3 {
             pck_crl_issuer_chain: format!("{}{}", self.pck_ca.pem(), self.root.pem()),
             root_ca_crl: self.root_crl.clone(),
             pck_crl: self.pck_crl.clone(),
@@ -308,7 +309,10 @@ impl Fixture {
             qe_identity_signature: qe_signer.sign(qe_identity.as_bytes()),
             qe_identity,
             pck_certificate_chain: Some(self.pck_chain.clone()),
-        })
-        .unwrap()
+        }
+    }
+
+    pub fn collateral(&self) -> Collateral {
+        Collateral::from_inner(self.inner()).unwrap()
     }
 }

@@ -1324,3 +1324,175 @@ fn sgx_pce_id_mismatch_is_refused() {
     let err = verify_both(&f, &f.quote_bytes(), &f.collateral(), f.at, Some("PCE-ID")).unwrap_err();
     assert!(matches!(err, Error::PceIdMismatch { .. }), "{err:?}");
 }
+
+// ------------------------------------------------------------------ collateral form and dates
+
+fn rfc3339(t: i64) -> String {
+    crate::error::fmt_time(t)
+}
+
+#[test]
+fn tcb_info_is_valid_through_its_next_update_second_and_expired_after() {
+    let mut f = Fixture::new();
+    f.tcb_info["nextUpdate"] = rfc3339(AT).into();
+    let (raw, coll) = (f.quote_bytes(), f.collateral());
+    verify_both(&f, &raw, &coll, AT, None).unwrap();
+    let err = verify_both(&f, &raw, &coll, AT + 1, None).unwrap_err();
+    assert!(
+        matches!(err, Error::CollateralExpired { subject: Subject::TcbInfo, next_update: AT, now, .. } if now == AT + 1),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tcb_info_is_valid_from_its_issue_second() {
+    let mut f = Fixture::new();
+    f.tcb_info["issueDate"] = rfc3339(AT).into();
+    let (raw, coll) = (f.quote_bytes(), f.collateral());
+    verify_both(&f, &raw, &coll, AT, None).unwrap();
+    let err = verify_both(&f, &raw, &coll, AT - 1, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralNotYetValid {
+                subject: Subject::TcbInfo,
+                issue_date: AT,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn expired_qe_identity_is_reported_with_its_dates() {
+    let mut f = Fixture::new();
+    f.qe_identity["nextUpdate"] = rfc3339(AT - 1).into();
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(err, Error::CollateralExpired { subject: Subject::QeIdentity, next_update, .. } if next_update == AT - 1),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tcb_info_that_is_not_json_is_malformed() {
+    let f = Fixture::new();
+    let mut coll = f.collateral().inner;
+    coll.tcb_info = "{\"id\":".into();
+    coll.tcb_info_signature = f.tcb_signer.sign(coll.tcb_info.as_bytes());
+    let coll = Collateral { inner: coll };
+    let err = verify_both(&f, &f.quote_bytes(), &coll, AT, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Malformed {
+                subject: Subject::TcbInfo,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tcb_info_with_a_short_fmspc_is_malformed() {
+    let mut f = Fixture::new();
+    f.tcb_info["fmspc"] = "B0C06F".into();
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Malformed {
+                subject: Subject::TcbInfo,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn empty_pck_chain_in_the_collateral_is_refused() {
+    let mut f = Fixture::new();
+    f.pck_chain = String::new();
+    let coll = Collateral { inner: f.inner() };
+    let err = verify_both(&f, &f.quote_bytes(), &coll, AT, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CertificateChainInvalid {
+                subject: Subject::PckCertChain,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn pck_chain_with_a_garbled_certificate_is_malformed() {
+    let mut f = Fixture::new();
+    f.pck_chain = f.pck_chain.replacen("MII", "MIX", 1);
+    let err = run(&f).unwrap_err();
+    assert!(matches!(err, Error::CertificateMalformed { .. }), "{err:?}");
+}
+
+#[test]
+fn pck_crl_that_is_not_der_is_invalid() {
+    let mut f = Fixture::new();
+    f.pck_crl = b"not a CRL".to_vec();
+    let coll = Collateral { inner: f.inner() };
+    let err = verify_both(&f, &f.quote_bytes(), &coll, AT, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CrlInvalid {
+                subject: Subject::PckCrl,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn expired_tcb_signing_certificate_is_reported_as_expired() {
+    let mut f = Fixture::new();
+    let mut spec = Spec::new("Test SGX TCB Signing", false, 90);
+    spec.not_after = AT - 1;
+    let signer = spec.issued_by(&f.root);
+    f.tcb_chain = format!("{}{}", signer.pem(), f.root.pem());
+    f.tcb_signer = signer;
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(err, Error::CertificateExpired { subject: Subject::TcbInfo, not_after, .. } if not_after == AT - 1),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tcb_chain_without_the_root_copy_still_reaches_the_anchor() {
+    let mut f = Fixture::new();
+    f.tcb_chain = f.tcb_signer.pem();
+    run(&f).unwrap();
+}
+
+#[test]
+fn tcb_chain_of_a_foreign_root_is_untrusted() {
+    let mut f = Fixture::new();
+    let other_root = Spec::new("Test SGX Root CA", true, 95).self_signed();
+    let signer = Spec::new("Test SGX TCB Signing", false, 96).issued_by(&other_root);
+    f.tcb_chain = format!("{}{}", signer.pem(), other_root.pem());
+    f.tcb_signer = signer;
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::UntrustedRoot {
+                subject: Subject::TcbInfo
+            }
+        ),
+        "{err:?}"
+    );
+}
