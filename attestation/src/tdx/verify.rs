@@ -19,6 +19,23 @@
 //! 7. status merging as Intel QVL; Revoked is an error.
 //!
 //! Debug, SEPT_VE_DISABLE and measurements are the policy's business, not checked here.
+//!
+//! Deliberate differences from `dcap_qvl::verify::verify`, each named in a test (unit tests
+//! here and `tests/tdx_oracle.rs`):
+//! - TD attributes (DEBUG, SEPT_VE_DISABLE, migratable, profiling, service TDs) are reported,
+//!   not judged: the policy decides, so a debug TD verifies here and dcap-qvl refuses it;
+//! - the PCE-ID of the PCK certificate must equal the TCB info's `pceId`;
+//! - a CRL whose `thisUpdate` is after the verification time is not yet valid;
+//! - a root copy in a chain must be the anchor or validly self-signed by the anchor's key, and
+//!   a chain must be ordered (leaf first, or root first as in Intel's sample data); a PEM
+//!   chain with a broken section is malformed (dcap-qvl's PEM reader drops the section);
+//! - the QE authentication data may have any length (Intel's format; dcap-qvl wants 32 bytes);
+//! - for a TD 1.5, Intel's `TDRelaunchAdvised…` statuses are reported as the launch status
+//!   plus `relaunch_advised` (and `current_tcb_status`), keeping to Intel's seven names.
+//!
+//! Time semantics: certificates are valid from `notBefore` to `notAfter` inclusive, TCB info
+//! and QE identity from `issueDate` to `nextUpdate` inclusive (as dcap-qvl), CRLs from
+//! `thisUpdate` until the second before `nextUpdate` (as webpki).
 
 mod cache;
 mod chain;
