@@ -109,6 +109,54 @@ fn a_quote_edited_after_parsing_is_refused() {
 }
 
 #[test]
+fn quote_without_a_pck_chain_and_collateral_without_one_is_unsupported() {
+    let coll = collateral("tdx_quote_collateral.json");
+    let mut quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
+    // Type 3: encrypted PPID — the PCK certificate must then come with the collateral.
+    quote.signature.certification_data.cert_type = 3;
+    let err = TdxVerifier::new()
+        .verify(&quote, &coll, TDX_AT)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedCertificationDataType(3)),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn pck_chain_from_the_collateral_replaces_a_missing_one_in_the_quote() {
+    let mut coll = collateral("tdx_quote_collateral.json").inner;
+    let mut quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
+    coll.pck_certificate_chain =
+        Some(String::from_utf8(quote.pck_chain_pem().unwrap().to_vec()).unwrap());
+    quote.signature.certification_data.cert_type = 3;
+    quote.signature.certification_data.data = vec![0; 16];
+    let v = TdxVerifier::new()
+        .verify(&quote, &Collateral::from_inner(coll).unwrap(), TDX_AT)
+        .unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::UpToDate);
+}
+
+#[test]
+fn td_qe_identity_version_3_is_accepted_for_tdx() {
+    let mut f = Fixture::new();
+    f.qe_identity["version"] = 3.into();
+    assert_eq!(run(&f).unwrap().tcb_status, TcbStatus::UpToDate);
+    f.qe_identity["version"] = 4.into();
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralMismatch {
+                subject: Subject::QeIdentity,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn verifier_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<TdxVerifier>();
