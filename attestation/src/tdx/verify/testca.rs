@@ -284,6 +284,38 @@ impl Fixture {
         raw
     }
 
+    /// `raw` (a quote in the layout of the vectors) with a fresh attestation key of ours:
+    /// `edit` changes the signed header and body, the quote is re-signed with the new key, the
+    /// QE report re-bound to it (REPORTDATA = SHA-256(key ‖ QE auth data)) and re-signed by the
+    /// test PCK key. So every field of the body can be set.
+    pub fn resign(&self, mut raw: Vec<u8>, edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+        use sha2::Digest as _;
+        let parsed = Quote::parse(&raw).unwrap();
+        let n = parsed.signed_bytes.len();
+        let report = &parsed.signature.qe_report_raw;
+        let at = raw
+            .windows(report.len())
+            .position(|w| w == report.as_slice())
+            .unwrap();
+        edit(&mut raw[..n]);
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let signing = p256::ecdsa::SigningKey::from_pkcs8_der(&key.serialize_der()).unwrap();
+        let point = signing.verifying_key().to_encoded_point(false);
+        let public = &point.as_bytes()[1..];
+        // Signature data: length (4), signature (64), attestation key (64).
+        raw[n + 68..n + 132].copy_from_slice(public);
+        let sig: p256::ecdsa::Signature = signing.sign(&raw[..n]);
+        raw[n + 4..n + 68].copy_from_slice(&sig.to_bytes());
+        let mut h = sha2::Sha256::new();
+        h.update(public);
+        h.update(&parsed.signature.qe_auth_data);
+        raw[at + 320..at + 352].copy_from_slice(&h.finalize());
+        let qe_sig = self.pck.sign(&raw[at..at + 384]);
+        raw[at + 384..at + 448].copy_from_slice(&qe_sig);
+        raw
+    }
+
     pub fn quote_bytes(&self) -> Vec<u8> {
         self.quote_bytes_with(|_| {})
     }

@@ -1544,3 +1544,113 @@ fn tcb_chain_of_a_foreign_root_is_untrusted() {
         "{err:?}"
     );
 }
+
+// ------------------------------------------------------------------ re-signed quote bodies
+
+/// TD_ATTRIBUTES of a v4 quote: body offset 120 (header 48).
+const TD_ATTRIBUTES: usize = 48 + 120;
+
+#[test]
+fn resigned_quote_with_an_unchanged_body_verifies_under_the_test_pki() {
+    let f = Fixture::new();
+    let raw = f.resign(f.raw_quote.clone(), |_| {});
+    let v = verify_both(&f, &raw, &f.collateral(), AT, None).unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::UpToDate);
+}
+
+#[test]
+fn sept_ve_disable_clear_is_left_to_the_policy_while_dcap_qvl_rejects_it() {
+    let f = Fixture::new();
+    // SEPT_VE_DISABLE is TD_ATTRIBUTES bit 28 (byte 3, 0x10).
+    let raw = f.resign(f.raw_quote.clone(), |b| b[TD_ATTRIBUTES + 3] &= !0x10);
+    let coll = f.collateral();
+    let v = f
+        .verifier()
+        .verify(&Quote::parse(&raw).unwrap(), &coll, AT)
+        .unwrap();
+    assert_eq!(v.quote.td_report().unwrap().td_attributes[3] & 0x10, 0);
+    let d = dcap_verdict(&f, &raw, &coll, AT).unwrap_err();
+    assert!(d.contains("SEPT_VE_DISABLE"), "{d}");
+}
+
+#[test]
+fn debug_td_is_left_to_the_policy_while_dcap_qvl_rejects_it() {
+    let f = Fixture::new();
+    let raw = f.resign(f.raw_quote.clone(), |b| b[TD_ATTRIBUTES] |= 0x01);
+    let coll = f.collateral();
+    let v = f
+        .verifier()
+        .verify(&Quote::parse(&raw).unwrap(), &coll, AT)
+        .unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::UpToDate);
+    let d = dcap_verdict(&f, &raw, &coll, AT).unwrap_err();
+    assert!(d.contains("Debug"), "{d}");
+}
+
+#[test]
+fn td_module_signer_other_than_the_tcb_info_is_a_module_identity_mismatch() {
+    let f = Fixture::new();
+    // MRSIGNERSEAM: body offset 64.
+    let raw = f.resign(f.raw_quote.clone(), |b| b[48 + 64] ^= 0x01);
+    let err = verify_both(&f, &raw, &f.collateral(), AT, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TdxModuleIdentityMismatch {
+                field: "mr_signer_seam"
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn seam_attributes_outside_the_mask_are_a_module_identity_mismatch() {
+    let mut f = Fixture::new();
+    for id in f.tcb_info["tdxModuleIdentities"].as_array_mut().unwrap() {
+        id["attributesMask"] = "FEFFFFFFFFFFFFFF".into();
+    }
+    // SEAMATTRIBUTES: body offset 112; bit 0 is outside the mask.
+    let raw = f.resign(f.raw_quote.clone(), |b| b[48 + 112] |= 0x01);
+    let err = verify_both(&f, &raw, &f.collateral(), AT, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TdxModuleIdentityMismatch {
+                field: "seam_attributes"
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn td_tcb_svn_below_every_level_is_not_supported() {
+    let f = Fixture::new();
+    // TEE_TCB_SVN[2] (a TDX component the platform levels judge) to 0.
+    let raw = f.resign(f.raw_quote.clone(), |b| b[48 + 2] = 0);
+    let err = verify_both(&f, &raw, &f.collateral(), AT, None).unwrap_err();
+    assert!(matches!(err, Error::TcbLevelNotFound), "{err:?}");
+}
+
+#[test]
+fn empty_qe_auth_data_is_accepted_here_while_dcap_qvl_wants_32_bytes() {
+    // v4 tdx_quote: signature data length at 632, certification data size at 766, QE auth
+    // data length at 1218 followed by its 32 bytes. Drop the 32 bytes and fix the sizes.
+    let f = Fixture::new();
+    let raw = &f.raw_quote;
+    let mut short = raw[..1218].to_vec();
+    short.extend_from_slice(&0u16.to_le_bytes());
+    short.extend_from_slice(&raw[1252..]);
+    for at in [632, 766] {
+        let size = u32::from_le_bytes(short[at..at + 4].try_into().unwrap()) - 32;
+        short[at..at + 4].copy_from_slice(&size.to_le_bytes());
+    }
+    let resigned = f.resign(short, |_| {});
+    let quote = Quote::parse(&resigned).unwrap();
+    assert!(quote.signature.qe_auth_data.is_empty());
+    let coll = f.collateral();
+    f.verifier().verify(&quote, &coll, AT).unwrap();
+    let d = dcap_verdict(&f, &resigned, &coll, AT).unwrap_err();
+    assert!(d.contains("auth data"), "{d}");
+}
