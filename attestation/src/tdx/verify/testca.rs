@@ -289,7 +289,6 @@ impl Fixture {
     /// QE report re-bound to it (REPORTDATA = SHA-256(key ‖ QE auth data)) and re-signed by the
     /// test PCK key. So every field of the body can be set.
     pub fn resign(&self, mut raw: Vec<u8>, edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
-        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
         use sha2::Digest as _;
         let parsed = Quote::parse(&raw).unwrap();
         let n = parsed.signed_bytes.len();
