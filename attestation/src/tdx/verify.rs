@@ -161,9 +161,13 @@ struct VerifiedPck {
 }
 
 /// Verifies quotes; holds the trust anchors and a bounded cache of verified collateral.
+///
+/// `Send + Sync`: share one verifier (e.g. in an `Arc`) so that calls with the same collateral
+/// hit its cache. A cache entry is used only at times inside the validity window of everything
+/// it was built from; [`TdxVerifier::clear_cache`] empties it.
 pub struct TdxVerifier {
     roots: Vec<RootAnchor>,
-    /// The anchors that parsed (index into `roots` kept for `TrustRoot`).
+    /// The anchors that parsed, each with its kind and (for Intel) the key id check result.
     anchors: Vec<Anchor>,
     cache: Cache<VerifiedCollateral, VerifiedPck>,
 }
@@ -204,6 +208,11 @@ impl TdxVerifier {
     }
 
     /// Verify a parsed quote with its collateral at `now` (unix seconds).
+    ///
+    /// The first call with a collateral verifies it completely ("cold"); later calls with the
+    /// same collateral bytes at a time inside its window reuse the verified TCB info, QE
+    /// identity, CRLs and PCK chain and repeat only the quote's own checks ("warm"). Both
+    /// paths give the same result.
     pub fn verify(
         &self,
         quote: &Quote,
