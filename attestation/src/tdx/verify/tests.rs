@@ -1654,3 +1654,31 @@ fn empty_qe_auth_data_is_accepted_here_while_dcap_qvl_wants_32_bytes() {
     let d = dcap_verdict(&f, &resigned, &coll, AT).unwrap_err();
     assert!(d.contains("auth data"), "{d}");
 }
+
+#[test]
+fn a_cached_pck_chain_does_not_outlive_the_pck_certificate() {
+    let mut f = Fixture::new();
+    let mut spec = Spec::new("Test SGX PCK Certificate", false, 81);
+    spec.extension = Some(testca::real_pck_extension());
+    spec.not_after = AT + 100;
+    let pck = spec.issued_by(&f.pck_ca);
+    f.pck_chain = format!("{}{}{}", pck.pem(), f.pck_ca.pem(), f.root.pem());
+    f.pck = pck;
+    let verifier = f.verifier();
+    let (quote, coll) = (f.quote(), f.collateral());
+    verifier.verify(&quote, &coll, AT).unwrap();
+    verifier.verify(&quote, &coll, AT + 100).unwrap();
+    let err = verifier.verify(&quote, &coll, AT + 101).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CertificateExpired {
+                subject: Subject::PckCertificate,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The collateral entry stays usable: only the PCK chain was re-verified (and failed).
+    assert_eq!(verifier.cache.len(), (1, 1));
+}
