@@ -248,6 +248,8 @@ fn bench_tdx_quote_against_dcap_qvl() {
         1.0 / warm,
         dcap / warm
     );
+    // The warm target of issue #2 (the margin is large; cold is at parity, within noise).
+    assert!(dcap / warm >= 2.0, "warm only {:.2}x", dcap / warm);
 }
 
 // ------------------------------------------------------------------ test CA: logic behind signatures
@@ -1116,62 +1118,6 @@ fn a_cached_pck_chain_is_not_reused_under_a_crl_that_revokes_it() {
     f.pck_crl = crl(&f.pck_ca, AT - DAY, AT + DAY, &[testca::PCK_SERIAL]);
     let err = verifier.verify(&quote, &f.collateral(), AT).unwrap_err();
     assert!(matches!(err, Error::CertificateRevoked { .. }), "{err:?}");
-}
-
-#[test]
-#[ignore = "profile: cargo test --release -p cocoon-attestation --lib profile_ -- --ignored --nocapture"]
-fn profile_cold_phases() {
-    let raw = test_vectors::read("tdx/tdx_quote");
-    let coll = collateral("tdx_quote_collateral.json");
-    let verifier = TdxVerifier::new();
-    let quote = parse_quote(&raw);
-    let (r, n) = (10, 50);
-    let parse = best_per_call(r, n, || {
-        parse_quote(&raw);
-    });
-    let hash = best_per_call(r, n, || {
-        coll.content_hash();
-    });
-    let collat = best_per_call(r, n, || {
-        verifier.verify_collateral(&coll, TDX_AT).unwrap();
-    });
-    let vc = verifier.verify_collateral(&coll, TDX_AT).unwrap();
-    let pem = quote.pck_chain_pem().unwrap();
-    let pck = best_per_call(r, n, || {
-        verify_pck(&verifier.anchors[0], &vc, pem, TDX_AT).unwrap();
-    });
-    let certs = best_per_call(r, n, || {
-        chain::parse_pem_chain(pem, Subject::PckCertChain).unwrap();
-    });
-    let ext = best_per_call(r, n, || {
-        let der = quote.pck_chain_der().unwrap();
-        dcap_qvl::intel::parse_pck_extension(&der[0]).unwrap();
-    });
-    let tcbinfo = best_per_call(r, n, || {
-        tcb::parse_tcb_info(&coll.inner.tcb_info).unwrap();
-    });
-    let crls = best_per_call(r, n, || {
-        Crl::parse(&coll.inner.pck_crl, Subject::PckCrl, None).unwrap();
-    });
-    let total = best_per_call(r, n, || {
-        verifier.clear_cache();
-        verifier.verify(&quote, &coll, TDX_AT).unwrap();
-    });
-    println!("parse {:.1}us hash {:.1}us collateral {:.1}us pck {:.1}us (certs {:.1}us ext {:.1}us) tcbinfo {:.1}us pckcrl {:.1}us total-cold-verify {:.1}us",
-        parse*1e6, hash*1e6, collat*1e6, pck*1e6, certs*1e6, ext*1e6, tcbinfo*1e6, crls*1e6, total*1e6);
-    let sig = best_per_call(r, n, || {
-        let q = &quote.signature;
-        let mut key = [4u8; 65];
-        key[1..].copy_from_slice(&q.attestation_key);
-        chain::verify_raw_sig(
-            &key,
-            &quote.signed_bytes,
-            &q.ecdsa_signature,
-            Subject::Quote,
-        )
-        .unwrap();
-    });
-    println!("one ECDSA verify {:.1}us", sig * 1e6);
 }
 
 // ------------------------------------------------------------------ TD 1.5 (v5 quote)
