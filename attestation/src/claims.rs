@@ -361,6 +361,69 @@ impl Claims {
         Ok(())
     }
 
+    /// Everything a verifier checks of claims received with TDX (or SGX) evidence that
+    /// [`TdxVerifier::verify`](crate::tdx::TdxVerifier::verify) accepted: the platform fits the
+    /// evidence and its root, REPORT_DATA binds these claims, `now` is inside their validity
+    /// window and, when the verifier sent a nonce, the claims carry it.
+    pub fn check_tdx(
+        &self,
+        verified: &crate::tdx::VerifiedQuote,
+        now: i64,
+        nonce: Option<&[u8]>,
+    ) -> Result<()> {
+        let simulated = verified.root == crate::TrustRoot::Simulated;
+        let evidence = match (verified.quote.td_report().is_some(), simulated) {
+            (true, false) => ClaimsPlatform::Tdx,
+            (true, true) => ClaimsPlatform::SimulatedTdx,
+            (false, false) => ClaimsPlatform::Sgx,
+            // The simulator issues no SGX quotes; nothing claims this.
+            (false, true) => {
+                return Err(Error::ClaimsPlatformMismatch {
+                    claims: self.platform.as_str(),
+                    evidence: "sim-sgx",
+                })
+            }
+        };
+        self.check_all(evidence, verified.quote.report_data(), now, nonce)
+    }
+
+    /// As [`check_tdx`](Self::check_tdx), for an SEV-SNP report that
+    /// [`SnpVerifier::verify`](crate::snp::SnpVerifier::verify) accepted.
+    pub fn check_snp(
+        &self,
+        verified: &crate::snp::VerifiedSnpReport,
+        now: i64,
+        nonce: Option<&[u8]>,
+    ) -> Result<()> {
+        let evidence = if verified.root == crate::TrustRoot::Simulated {
+            ClaimsPlatform::SimulatedSnp
+        } else {
+            ClaimsPlatform::SevSnp
+        };
+        self.check_all(evidence, &verified.report.report_data, now, nonce)
+    }
+
+    fn check_all(
+        &self,
+        evidence: ClaimsPlatform,
+        report_data: &[u8; 64],
+        now: i64,
+        nonce: Option<&[u8]>,
+    ) -> Result<()> {
+        if self.platform != evidence {
+            return Err(Error::ClaimsPlatformMismatch {
+                claims: self.platform.as_str(),
+                evidence: evidence.as_str(),
+            });
+        }
+        self.check_binding(report_data)?;
+        self.check_time(now)?;
+        match nonce {
+            Some(n) => self.check_nonce(n),
+            None => Ok(()),
+        }
+    }
+
     /// Checks that the claims carry exactly the nonce the verifier sent.
     pub fn check_nonce(&self, expected: &[u8]) -> Result<()> {
         match &self.nonce {
@@ -444,3 +507,12 @@ impl<'a> Reader<'a> {
     clippy::panic
 )]
 mod tests;
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+mod tests_evidence;

@@ -351,6 +351,12 @@ pub enum Error {
     },
     /// The claims carry no nonce or another nonce than the one the verifier sent.
     NonceMismatch,
+    /// The claims name another platform than the verified evidence is from (e.g. hardware
+    /// claims with simulated evidence, SNP claims with a TDX quote).
+    ClaimsPlatformMismatch {
+        claims: &'static str,
+        evidence: &'static str,
+    },
 }
 
 /// What is wrong with a claims encoding ([`Error::ClaimsMalformed`]).
@@ -674,6 +680,9 @@ impl Error {
                 fmt_time(*now)
             ),
             NonceMismatch => "the claims do not carry the nonce the verifier sent".into(),
+            ClaimsPlatformMismatch { claims, evidence } => {
+                format!("the claims name platform {claims}, the evidence is from {evidence}")
+            }
             #[allow(unreachable_patterns)]
             other => format!("{other:?}"),
         }
