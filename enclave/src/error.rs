@@ -22,6 +22,12 @@ pub enum AttestError {
         attribute: &'static str,
         dir: PathBuf,
     },
+    /// Reading `outblob` failed: the kernel could not get the evidence from the TEE (for TDX
+    /// typically the host's quote generation service is unreachable).
+    TsmReportFailed {
+        provider: &'static str,
+        source: io::Error,
+    },
     /// The configfs-tsm `provider` is not one this crate knows.
     TsmUnknownProvider { provider: String },
     /// Another writer changed the report directory during every attempt (its `generation`
@@ -86,6 +92,14 @@ impl fmt::Display for AttestError {
                 "configfs-tsm attribute {attribute} is absent in {} (kernel too old or provider without it)",
                 dir.display()
             ),
+            Self::TsmReportFailed { provider, source } => {
+                let hint = if *provider == "tdx_guest" {
+                    "is the host's quote generation service (QGS) running and reachable over vsock?"
+                } else {
+                    "the SEV firmware refused the request (is privlevel at or above privlevel_floor?)"
+                };
+                write!(f, "configfs-tsm ({provider}) could not produce evidence: {source}; {hint}")
+            }
             Self::TsmUnknownProvider { provider } => {
                 write!(f, "unknown configfs-tsm provider {provider:?} (expected tdx_guest or sev_guest)")
             }
@@ -127,7 +141,9 @@ impl fmt::Display for AttestError {
 impl std::error::Error for AttestError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } | Self::DeviceUnavailable { source, .. } => Some(source),
+            Self::Io { source, .. }
+            | Self::DeviceUnavailable { source, .. }
+            | Self::TsmReportFailed { source, .. } => Some(source),
             Self::Ioctl { source, .. } => Some(source),
             Self::Simulated(e) => Some(e),
             _ => None,

@@ -167,7 +167,18 @@ impl Attester for TsmAttester {
             dir.write("inblob", report_data)?;
             writes = writes.saturating_add(1);
 
-            let outblob = dir.read("outblob", self.options.max_outblob)?;
+            // Reading outblob is when the kernel asks the TEE (and, for TDX, the host's QGS).
+            let outblob = match dir.read("outblob", self.options.max_outblob) {
+                Err(AttestError::Io {
+                    op: "read", source, ..
+                }) => {
+                    return Err(AttestError::TsmReportFailed {
+                        provider: provider_name(platform),
+                        source,
+                    })
+                }
+                other => other?,
+            };
             let auxblob = match platform {
                 ClaimsPlatform::SevSnp => dir.read_optional("auxblob", self.options.max_auxblob)?,
                 _ => None,
@@ -193,6 +204,13 @@ impl Attester for TsmAttester {
         Err(AttestError::TsmGenerationRace {
             attempts: self.options.max_attempts,
         })
+    }
+}
+
+fn provider_name(platform: ClaimsPlatform) -> &'static str {
+    match platform {
+        ClaimsPlatform::SevSnp => "sev_guest",
+        _ => "tdx_guest",
     }
 }
 

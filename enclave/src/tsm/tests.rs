@@ -17,6 +17,8 @@ pub(crate) struct FakeKernel {
     outblob_len: Option<usize>,
     /// The "firmware" turning inblob into outblob, when not the fixed fake.
     firmware: Option<Firmware>,
+    /// The TEE fails: outblob cannot be read (a directory stands in for the kernel's EIO).
+    failing_tee: bool,
     auxblob: Option<Vec<u8>>,
     /// Attempts during which another process writes its own inblob before our outblob read.
     races: AtomicU32,
@@ -32,6 +34,7 @@ impl FakeKernel {
             with_inblob: true,
             outblob_len: None,
             firmware: None,
+            failing_tee: false,
             auxblob: None,
             races: AtomicU32::new(0),
             inblob_writes: AtomicU32::new(0),
@@ -81,7 +84,12 @@ impl KernelHooks for FakeKernel {
         match attribute {
             "inblob" => {
                 self.inblob_writes.fetch_add(1, Ordering::SeqCst);
-                fs::write(dir.join("outblob"), self.outblob_for(data)).unwrap();
+                if self.failing_tee {
+                    let _ = fs::remove_file(dir.join("outblob"));
+                    let _ = fs::create_dir(dir.join("outblob"));
+                } else {
+                    fs::write(dir.join("outblob"), self.outblob_for(data)).unwrap();
+                }
             }
             "privlevel" => self
                 .privlevels
@@ -108,7 +116,12 @@ impl KernelHooks for FakeKernel {
 
     fn before_rmdir(&self, dir: &Path) {
         for entry in fs::read_dir(dir).unwrap() {
-            fs::remove_file(entry.unwrap().path()).unwrap();
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                fs::remove_dir(path).unwrap();
+            } else {
+                fs::remove_file(path).unwrap();
+            }
         }
     }
 }
@@ -352,6 +365,30 @@ fn a_malformed_certificate_table_is_rejected() {
     assert!(
         matches!(err, AttestError::CertTableMalformed { .. }),
         "{err:?}"
+    );
+    assert_no_report_dirs_left(root.path());
+}
+
+#[test]
+fn a_tee_that_fails_to_report_is_named_with_a_hint() {
+    let root = tempfile::tempdir().unwrap();
+    let mut kernel = FakeKernel::new("tdx_guest");
+    kernel.failing_tee = true;
+    let (a, _) = attester(root.path(), kernel, TsmOptions::default());
+    let err = a.unwrap().attest(&RD).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AttestError::TsmReportFailed {
+                provider: "tdx_guest",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("quote generation service"),
+        "{err}"
     );
     assert_no_report_dirs_left(root.path());
 }
