@@ -31,7 +31,7 @@ pub(crate) fn sig_algo() -> &'static dyn SignatureVerificationAlgorithm {
     }
     #[cfg(not(test))]
     {
-        <dcap_qvl::crypto::RustCryptoCrypto as dcap_qvl::config::CryptoProvider>::sig_algo()
+        <dcap_qvl::crypto::RingCrypto as dcap_qvl::config::CryptoProvider>::sig_algo()
     }
 }
 
@@ -55,7 +55,7 @@ pub(crate) mod counting {
     pub static COUNTING: Counting = Counting;
 
     fn inner() -> &'static dyn SignatureVerificationAlgorithm {
-        <dcap_qvl::crypto::RustCryptoCrypto as dcap_qvl::config::CryptoProvider>::sig_algo()
+        <dcap_qvl::crypto::RingCrypto as dcap_qvl::config::CryptoProvider>::sig_algo()
     }
 
     impl SignatureVerificationAlgorithm for Counting {
@@ -125,20 +125,41 @@ impl Window {
     }
 }
 
+/// A distinguished name as its DER encoding. Names are compared as bytes, as webpki does
+/// (DER is canonical, so equal names have equal encodings); decoded only for messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawName<'a>(&'a [u8]);
+
+impl std::fmt::Display for RawName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Name::from_der(self.0) {
+            Ok(name) => name.fmt(f),
+            Err(_) => f.write_str(&hex::encode(self.0)),
+        }
+    }
+}
+
+impl std::fmt::Debug for RawName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 /// A parsed certificate: webpki's DER plus the fields webpki keeps private.
 #[derive(Debug, Clone)]
-pub(crate) struct Cert {
-    pub der: CertificateDer<'static>,
-    pub subject: Name,
-    pub issuer: Name,
+pub(crate) struct Cert<'a> {
+    pub der: CertificateDer<'a>,
+    /// Where the subject and issuer names lie in `der`.
+    subject: std::ops::Range<usize>,
+    issuer: std::ops::Range<usize>,
     pub serial: Vec<u8>,
     pub window: Window,
     /// The subjectPublicKey bits (SEC1 point for EC keys).
     pub public_key: Vec<u8>,
 }
 
-impl Cert {
-    pub fn parse(der: CertificateDer<'static>, subject: Subject) -> Result<Self> {
+impl<'a> Cert<'a> {
+    pub fn parse(der: CertificateDer<'a>, subject: Subject) -> Result<Self> {
         let fields = cert_fields(der.as_ref()).map_err(|e| Error::CertificateMalformed {
             subject,
             reason: e.to_string(),
@@ -153,8 +174,16 @@ impl Cert {
         })
     }
 
+    pub fn subject(&self) -> RawName<'_> {
+        RawName(self.der.get(self.subject.clone()).unwrap_or_default())
+    }
+
+    pub fn issuer(&self) -> RawName<'_> {
+        RawName(self.der.get(self.issuer.clone()).unwrap_or_default())
+    }
+
     pub fn self_issued(&self) -> bool {
-        self.subject == self.issuer
+        self.subject() == self.issuer()
     }
 
     /// Whether `issuer_key` signed this certificate (diagnostics and the root copy only:
@@ -198,10 +227,47 @@ fn unix(t: x509_cert::time::Time) -> i64 {
 
 struct CertFields {
     serial: Vec<u8>,
-    issuer: Name,
+    issuer: std::ops::Range<usize>,
     window: Window,
-    subject: Name,
+    subject: std::ops::Range<usize>,
     public_key: Vec<u8>,
+}
+
+/// Read a `Name` and return where its encoding lies in the reader's input. Checks the shape
+/// x509-cert's `Name` decoder checks (SEQUENCE OF SET OF SEQUENCE { OID, ANY }, each SET in
+/// strictly ascending DER order) without building one: decoding names allocated per
+/// attribute, and only error messages need them decoded.
+fn read_name(r: &mut der::SliceReader<'_>) -> der::Result<std::ops::Range<usize>> {
+    use der::asn1::{AnyRef, ObjectIdentifier};
+    use der::{Reader as _, Tagged as _};
+    let start = usize::try_from(r.position())?;
+    r.sequence(|rdns| {
+        while !rdns.is_finished() {
+            let set = AnyRef::decode(rdns)?;
+            if set.tag() != der::Tag::Set {
+                return Err(der::Tag::Set.value_error().into());
+            }
+            let mut atvs = der::SliceReader::new(set.value())?;
+            let mut previous: Option<&[u8]> = None;
+            while !atvs.is_finished() {
+                let atv = atvs.tlv_bytes()?;
+                if previous.is_some_and(|p| p >= atv) {
+                    return Err(der::ErrorKind::SetOrdering.into());
+                }
+                previous = Some(atv);
+                let mut fields = der::SliceReader::new(atv)?;
+                fields.sequence(|f| {
+                    <ObjectIdentifier>::decode(f)?;
+                    AnyRef::decode(f)?;
+                    Ok::<_, der::Error>(())
+                })?;
+                fields.finish()?;
+            }
+        }
+        Ok::<_, der::Error>(())
+    })?;
+    let end = usize::try_from(r.position())?;
+    Ok(start..end)
 }
 
 /// The TBSCertificate fields up to the public key, read without decoding the extensions
@@ -217,9 +283,9 @@ fn cert_fields(der: &[u8]) -> der::Result<CertFields> {
             }
             let serial = x509_cert::serial_number::SerialNumber::<Rfc5280>::decode(tbs)?;
             tbs.tlv_bytes()?; // signature algorithm
-            let issuer = Name::decode(tbs)?;
+            let issuer = read_name(tbs)?;
             let validity = x509_cert::time::Validity::<Rfc5280>::decode(tbs)?;
-            let subject = Name::decode(tbs)?;
+            let subject = read_name(tbs)?;
             let spki = x509_cert::spki::SubjectPublicKeyInfoRef::decode(tbs)?;
             let public_key = spki
                 .subject_public_key
@@ -246,7 +312,7 @@ fn cert_fields(der: &[u8]) -> der::Result<CertFields> {
 }
 
 /// Issuer and `[thisUpdate, nextUpdate)` of a CRL, read without decoding its entries.
-fn crl_fields(der: &[u8]) -> der::Result<(Name, Window)> {
+fn crl_fields(der: &[u8]) -> der::Result<(Vec<u8>, Window)> {
     use der::Reader as _;
     let mut reader = der::SliceReader::new(der)?;
     let fields = reader.sequence(|list| {
@@ -255,7 +321,8 @@ fn crl_fields(der: &[u8]) -> der::Result<(Name, Window)> {
                 tbs.tlv_bytes()?; // version
             }
             tbs.tlv_bytes()?; // signature algorithm
-            let issuer = Name::decode(tbs)?;
+            let issuer = read_name(tbs)?;
+            let issuer = der.get(issuer).unwrap_or_default().to_vec();
             let this_update = x509_cert::time::Time::decode(tbs)?;
             // webpki refuses CRLs without nextUpdate, and so do we.
             let next_update = x509_cert::time::Time::decode(tbs)?;
@@ -276,48 +343,82 @@ fn crl_fields(der: &[u8]) -> der::Result<(Name, Window)> {
     Ok(fields)
 }
 
-/// Decode a PEM chain (leaf first).
-pub(crate) fn parse_pem_chain(pem: &[u8], subject: Subject) -> Result<Vec<Cert>> {
-    if pem.len() > MAX_PEM_CHAIN_BYTES {
-        return Err(Error::InputTooLarge {
+/// The PEM stage of reading a chain, kept apart so that [`crate::tdx::Collateral`] can run
+/// it once at construction: the size check, then the PEM items in order, stopping after the
+/// first broken one or the first one over [`MAX_CHAIN_CERTS`] (nothing after either can
+/// change the outcome). [`PemChain::parse`] then reports exactly what a single pass would.
+#[derive(Debug, Clone)]
+pub(crate) struct PemChain {
+    subject: Subject,
+    items: Result<Vec<std::result::Result<CertificateDer<'static>, String>>>,
+}
+
+impl PemChain {
+    pub(crate) fn decode(pem: &[u8], subject: Subject) -> Self {
+        if pem.len() > MAX_PEM_CHAIN_BYTES {
+            return Self {
+                subject,
+                items: Err(Error::InputTooLarge {
+                    subject,
+                    size: pem.len(),
+                    limit: MAX_PEM_CHAIN_BYTES,
+                }),
+            };
+        }
+        let mut items = Vec::new();
+        for item in CertificateDer::pem_slice_iter(pem) {
+            let stop = item.is_err() || items.len() >= MAX_CHAIN_CERTS;
+            items.push(item.map_err(|e| e.to_string()));
+            if stop {
+                break;
+            }
+        }
+        Self {
             subject,
-            size: pem.len(),
-            limit: MAX_PEM_CHAIN_BYTES,
-        });
+            items: Ok(items),
+        }
     }
-    let mut certs = Vec::new();
-    for item in CertificateDer::pem_slice_iter(pem) {
-        let der = item.map_err(|e| Error::CertificateMalformed {
-            subject,
-            reason: format!("PEM: {e}"),
-        })?;
-        if certs.len() >= MAX_CHAIN_CERTS {
+
+    /// The certificates, leaf first.
+    pub(crate) fn parse(&self) -> Result<Vec<Cert<'_>>> {
+        let subject = self.subject;
+        let items = self.items.as_ref().map_err(Clone::clone)?;
+        let mut certs = Vec::with_capacity(items.len());
+        for item in items {
+            let der = item.as_ref().map_err(|e| Error::CertificateMalformed {
+                subject,
+                reason: format!("PEM: {e}"),
+            })?;
+            if certs.len() >= MAX_CHAIN_CERTS {
+                return Err(Error::CertificateChainInvalid {
+                    subject,
+                    reason: format!("more than {MAX_CHAIN_CERTS} certificates"),
+                });
+            }
+            certs.push(Cert::parse(CertificateDer::from(der.as_ref()), subject)?);
+        }
+        if certs.is_empty() {
             return Err(Error::CertificateChainInvalid {
                 subject,
-                reason: format!("more than {MAX_CHAIN_CERTS} certificates"),
+                reason: "no certificate in the chain".into(),
             });
         }
-        certs.push(Cert::parse(der, subject)?);
+        // Intel's sample data lists chains root first; PCS headers and quotes list them leaf
+        // first.
+        if certs.len() > 1 && certs.first().is_some_and(Cert::self_issued) {
+            certs.reverse();
+        }
+        Ok(certs)
     }
-    if certs.is_empty() {
-        return Err(Error::CertificateChainInvalid {
-            subject,
-            reason: "no certificate in the chain".into(),
-        });
-    }
-    // Intel's sample data lists chains root first; PCS headers and quotes list them leaf first.
-    if certs.len() > 1 && certs.first().is_some_and(Cert::self_issued) {
-        certs.reverse();
-    }
-    Ok(certs)
 }
 
 /// A trust anchor, checked once when the verifier is built.
 #[derive(Debug)]
 pub(crate) struct Anchor {
     pub kind: TrustRoot,
-    pub cert: Cert,
-    pub anchor: TrustAnchor<'static>,
+    pub cert: Cert<'static>,
+    /// One anchor, as webpki takes a slice of them.
+    pub anchor: [TrustAnchor<'static>; 1],
     /// Set when an Intel anchor does not carry the pinned key: reported when a chain ends in it.
     pub key_id_error: Option<Error>,
 }
@@ -347,24 +448,25 @@ impl Anchor {
         Ok(Self {
             kind,
             cert,
-            anchor,
+            anchor: [anchor],
             key_id_error,
         })
     }
 
     /// Whether a chain whose top certificate is `top` ends in this anchor: a root copy with
     /// this key, or a certificate this anchor's name issued.
-    pub fn ends(&self, top: &Cert) -> bool {
+    pub fn ends(&self, top: &Cert<'_>) -> bool {
         if top.self_issued() {
             top.public_key == self.cert.public_key
         } else {
-            top.issuer == self.cert.subject
+            top.issuer() == self.cert.subject()
         }
     }
 
     /// SubjectPublicKeyInfo without its outer tag, as webpki's CRL API wants it.
     pub fn spki(&self) -> &[u8] {
-        self.anchor.subject_public_key_info.as_ref()
+        let [anchor] = &self.anchor;
+        anchor.subject_public_key_info.as_ref()
     }
 }
 
@@ -372,9 +474,8 @@ impl Anchor {
 #[derive(Debug)]
 pub(crate) struct Crl {
     pub crl: CertRevocationList<'static>,
-    pub issuer: Name,
+    issuer: Vec<u8>,
     pub window: Window,
-    der: Vec<u8>,
 }
 
 impl Crl {
@@ -398,8 +499,11 @@ impl Crl {
             crl: owned.into(),
             issuer,
             window,
-            der: der.to_vec(),
         })
+    }
+
+    pub fn issuer(&self) -> RawName<'_> {
+        RawName(&self.issuer)
     }
 
     pub fn check_time(&self, now: i64, subject: Subject) -> Result<()> {
@@ -422,15 +526,7 @@ impl Crl {
 
     /// Whether the CRL lists `serial` (to name the revoked certificate; webpki decides).
     fn lists(&self, serial: &[u8]) -> bool {
-        x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&self.der)
-            .map(|crl| {
-                crl.tbs_cert_list
-                    .revoked_certificates
-                    .iter()
-                    .flatten()
-                    .any(|r| r.serial_number.as_bytes() == serial)
-            })
-            .unwrap_or(false)
+        matches!(self.crl.find_serial(serial), Ok(Some(_)))
     }
 }
 
@@ -474,7 +570,7 @@ pub(crate) struct Crls<'a> {
 /// - DER/encoding errors → `CertificateMalformed`; every other path error (CA used as end
 ///   entity, end entity used as CA, path length, key usage …) → `CertificateChainInvalid`.
 pub(crate) fn verify_chain(
-    certs: &[Cert],
+    certs: &[Cert<'_>],
     role: ChainRole,
     anchor: &Anchor,
     crls: &Crls<'_>,
@@ -488,14 +584,14 @@ pub(crate) fn verify_chain(
     // Strict order: each certificate is issued by the next one.
     for (i, pair) in certs.windows(2).enumerate() {
         if let [child, parent] = pair {
-            if child.issuer != parent.subject {
+            if child.issuer() != parent.subject() {
                 return Err(Error::CertificateChainInvalid {
                     subject: role.at(i),
                     reason: format!(
                         "certificate {i} ({}) is not issued by certificate {} ({})",
-                        child.subject,
+                        child.subject(),
                         i.saturating_add(1),
-                        parent.subject
+                        parent.subject()
                     ),
                 });
             }
@@ -520,12 +616,12 @@ pub(crate) fn verify_chain(
                 position: top_index,
             });
         }
-    } else if top.issuer != anchor.cert.subject {
+    } else if top.issuer() != anchor.cert.subject() {
         return Err(Error::CertificateChainInvalid {
             subject: role.at(top_index),
             reason: format!(
                 "incomplete chain: the issuer of {} ({}) is neither in the chain nor the trust anchor",
-                top.subject, top.issuer
+                top.subject(), top.issuer()
             ),
         });
     }
@@ -542,7 +638,7 @@ pub(crate) fn verify_chain(
     let intermediates: Vec<CertificateDer<'_>> = rest
         .iter()
         .filter(|c| !c.self_issued())
-        .map(|c| c.der.clone())
+        .map(|c| CertificateDer::from(c.der.as_ref()))
         .collect();
     let ee =
         webpki::EndEntityCert::try_from(&leaf.der).map_err(|e| Error::CertificateMalformed {
@@ -559,11 +655,10 @@ pub(crate) fn verify_chain(
         .with_status_policy(webpki::UnknownStatusPolicy::Deny)
         .with_expiration_policy(webpki::ExpirationPolicy::Enforce)
         .build();
-    let anchors = [anchor.anchor.clone()];
     let path = ee
         .verify_for_usage(
             &[sig_algo()],
-            &anchors,
+            &anchor.anchor,
             &intermediates,
             unix_time(now),
             webpki::KeyUsage::server_auth(),
@@ -577,7 +672,7 @@ pub(crate) fn verify_chain(
 
 fn map_path_error(
     e: webpki::Error,
-    certs: &[Cert],
+    certs: &[Cert<'_>],
     role: ChainRole,
     anchor: &Anchor,
     crls: &Crls<'_>,
@@ -599,7 +694,7 @@ fn map_path_error(
         .collect();
     // The CRL that covers certificate `c`: the root CA CRL for what the root issued.
     let crl_for = |c: &Cert| {
-        if c.issuer == anchor.cert.subject {
+        if c.issuer() == anchor.cert.subject() {
             (crls.root, Subject::RootCaCrl)
         } else {
             (crls.pck, Subject::PckCrl)
@@ -622,12 +717,13 @@ fn map_path_error(
                 .iter()
                 .find_map(|(i, c, _)| {
                     let (crl, subject) = crl_for(c);
-                    (crl.issuer != c.issuer).then(|| {
+                    (crl.issuer() != c.issuer()).then(|| {
                         (
                             subject,
                             format!(
                                 "issued by {}, not by the issuer of certificate {i} ({})",
-                                crl.issuer, c.issuer
+                                crl.issuer(),
+                                c.issuer()
                             ),
                         )
                     })
