@@ -411,7 +411,7 @@ impl TdxVerifier {
 
         // The TCB signing chain picks the anchor every other chain must end in: collateral
         // from a foreign root is reported as such before anything else.
-        let tcb_chain = prepared.tcb_info_issuer_chain.parse()?;
+        let tcb_chain = prepared.tcb_info_issuer_chain.parse(&self.anchors)?;
         let anchor_index = self.select_anchor(&tcb_chain, Subject::TcbInfo)?;
         let anchor = self.anchors.get(anchor_index).ok_or(Error::UntrustedRoot {
             subject: Subject::TcbInfo,
@@ -429,7 +429,7 @@ impl TdxVerifier {
         // The root itself must not be revoked by its own CRL (dcap-qvl checks this too).
         webpki::check_single_cert_revocation(
             anchor.cert.der.as_ref(),
-            &[&root_crl.crl],
+            &[root_crl.list()?.get()],
             &[chain::sig_algo()],
             chain::unix_time(now),
         )
@@ -482,7 +482,7 @@ impl TdxVerifier {
         let qe_signer_key = if c.qe_identity_issuer_chain == c.tcb_info_issuer_chain {
             tcb_signer.to_vec()
         } else {
-            let qe_chain = prepared.qe_identity_issuer_chain.parse()?;
+            let qe_chain = prepared.qe_identity_issuer_chain.parse(&self.anchors)?;
             let role = ChainRole {
                 leaf: Subject::QeIdentity,
                 rest: Subject::QeIdentity,
@@ -549,7 +549,7 @@ fn verify_pck(
             &from_quote
         }
     };
-    let certs = decoded.parse()?;
+    let certs = decoded.parse(std::slice::from_ref(anchor))?;
     let role = ChainRole {
         leaf: Subject::PckCertificate,
         rest: Subject::PckCertChain,

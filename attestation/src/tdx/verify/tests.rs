@@ -123,6 +123,61 @@ fn quote_without_a_pck_chain_and_collateral_without_one_is_unsupported() {
     );
 }
 
+/// `Collateral::inner` is public: what was decoded at construction must not outlive an edit.
+#[test]
+fn collateral_edited_after_construction_is_verified_as_edited() {
+    let quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
+    let verifier = TdxVerifier::new();
+    let original = collateral("tdx_quote_collateral.json");
+    verifier.verify(&quote, &original, TDX_AT).unwrap();
+
+    // A signing chain that no longer holds a certificate: read from the edited text.
+    let mut coll = original.clone();
+    coll.inner.tcb_info_issuer_chain = "no PEM here".into();
+    assert_ne!(coll.content_hash(), original.content_hash());
+    let err = verifier.verify(&quote, &coll, TDX_AT).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CertificateChainInvalid {
+                subject: Subject::TcbInfo,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // A flipped signature byte: the cached result of the original is not reused.
+    let mut coll = original.clone();
+    coll.inner.tcb_info_signature[5] ^= 1;
+    let err = verifier.verify(&quote, &coll, TDX_AT).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralSignatureInvalid {
+                subject: Subject::TcbInfo
+            }
+        ),
+        "{err:?}"
+    );
+
+    // A PCK chain added to the collateral after construction is the one verified.
+    let mut coll = original.clone();
+    coll.inner.pck_certificate_chain =
+        Some("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n".into());
+    let err = verifier.verify(&quote, &coll, TDX_AT).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CertificateMalformed {
+                subject: Subject::PckCertChain,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn pck_chain_from_the_collateral_replaces_a_missing_one_in_the_quote() {
     let mut coll = collateral("tdx_quote_collateral.json").inner;
