@@ -233,14 +233,17 @@ struct CertFields {
     public_key: Vec<u8>,
 }
 
-/// Read a `Name` and return where its encoding lies in the reader's input. Checks the shape
-/// x509-cert's `Name` decoder checks (SEQUENCE OF SET OF SEQUENCE { OID, ANY }, each SET in
-/// strictly ascending DER order) without building one: decoding names allocated per
-/// attribute, and only error messages need them decoded.
-fn read_name(r: &mut der::SliceReader<'_>) -> der::Result<std::ops::Range<usize>> {
+/// Read a `Name` and return where its encoding lies in `input` (the reader's input). Names
+/// whose every RDN is one attribute (Intel's) are checked here for what x509-cert's `Name`
+/// decoder checks of them (SEQUENCE OF SET OF SEQUENCE { OID, ANY }) without building one:
+/// its decoding allocated per attribute, and only error messages need names decoded. Any
+/// other name (an empty or multi-valued RDN) is given to x509-cert's decoder itself, for its
+/// set-ordering rules.
+fn read_name(r: &mut der::SliceReader<'_>, input: &[u8]) -> der::Result<std::ops::Range<usize>> {
     use der::asn1::{AnyRef, ObjectIdentifier};
     use der::{Reader as _, Tagged as _};
     let start = usize::try_from(r.position())?;
+    let mut only_single_attributes = true;
     r.sequence(|rdns| {
         while !rdns.is_finished() {
             let set = AnyRef::decode(rdns)?;
@@ -248,13 +251,10 @@ fn read_name(r: &mut der::SliceReader<'_>) -> der::Result<std::ops::Range<usize>
                 return Err(der::Tag::Set.value_error().into());
             }
             let mut atvs = der::SliceReader::new(set.value())?;
-            let mut previous: Option<&[u8]> = None;
+            let mut count = 0usize;
             while !atvs.is_finished() {
                 let atv = atvs.tlv_bytes()?;
-                if previous.is_some_and(|p| p >= atv) {
-                    return Err(der::ErrorKind::SetOrdering.into());
-                }
-                previous = Some(atv);
+                count = count.saturating_add(1);
                 let mut fields = der::SliceReader::new(atv)?;
                 fields.sequence(|f| {
                     <ObjectIdentifier>::decode(f)?;
@@ -263,10 +263,17 @@ fn read_name(r: &mut der::SliceReader<'_>) -> der::Result<std::ops::Range<usize>
                 })?;
                 fields.finish()?;
             }
+            only_single_attributes &= count == 1;
         }
         Ok::<_, der::Error>(())
     })?;
     let end = usize::try_from(r.position())?;
+    if !only_single_attributes {
+        let bytes = input
+            .get(start..end)
+            .ok_or_else(|| der::Error::from(der::ErrorKind::Failed))?;
+        Name::from_der(bytes)?;
+    }
     Ok(start..end)
 }
 
@@ -283,9 +290,9 @@ fn cert_fields(der: &[u8]) -> der::Result<CertFields> {
             }
             let serial = x509_cert::serial_number::SerialNumber::<Rfc5280>::decode(tbs)?;
             tbs.tlv_bytes()?; // signature algorithm
-            let issuer = read_name(tbs)?;
+            let issuer = read_name(tbs, der)?;
             let validity = x509_cert::time::Validity::<Rfc5280>::decode(tbs)?;
-            let subject = read_name(tbs)?;
+            let subject = read_name(tbs, der)?;
             let spki = x509_cert::spki::SubjectPublicKeyInfoRef::decode(tbs)?;
             let public_key = spki
                 .subject_public_key
@@ -321,7 +328,7 @@ fn crl_fields(der: &[u8]) -> der::Result<(Vec<u8>, Window)> {
                 tbs.tlv_bytes()?; // version
             }
             tbs.tlv_bytes()?; // signature algorithm
-            let issuer = read_name(tbs)?;
+            let issuer = read_name(tbs, der)?;
             let issuer = der.get(issuer).unwrap_or_default().to_vec();
             let this_update = x509_cert::time::Time::decode(tbs)?;
             // webpki refuses CRLs without nextUpdate, and so do we.
@@ -965,6 +972,74 @@ mod tests {
         }
         // Changed base64 letters still take the direct path.
         assert!(direct > 1000, "{direct}");
+    }
+
+    /// `read_name` followed by the end of input, as `Name::from_der` reads a name.
+    fn read_whole_name(bytes: &[u8]) -> bool {
+        use der::Reader as _;
+        let Ok(mut r) = der::SliceReader::new(bytes) else {
+            return false;
+        };
+        read_name(&mut r, bytes).is_ok() && r.finish().is_ok()
+    }
+
+    #[test]
+    fn names_are_accepted_exactly_when_x509_cert_decodes_them() {
+        let (_, pem) = real_chains().remove(0);
+        let mut names = Vec::new();
+        for item in CertificateDer::pem_slice_iter(&pem) {
+            let cert = Cert::parse(item.unwrap(), Subject::PckCertChain).unwrap();
+            names.push(cert.subject().0.to_vec());
+            names.push(cert.issuer().0.to_vec());
+        }
+        assert!(names.iter().all(|n| read_whole_name(n)));
+        // Multi-valued RDNs: the first two attributes of the leaf's subject in one SET, in
+        // both orders (one of them out of DER order), and an empty SET.
+        let atvs: Vec<Vec<u8>> = {
+            use der::Reader as _;
+            let mut r = der::SliceReader::new(&names[0]).unwrap();
+            let mut out = Vec::new();
+            r.sequence(|rdns| {
+                while !rdns.is_finished() {
+                    let set = der::asn1::AnyRef::decode(rdns)?;
+                    out.push(set.value().to_vec());
+                }
+                Ok::<_, der::Error>(())
+            })
+            .unwrap();
+            out
+        };
+        let tlv = |tag: u8, parts: &[&[u8]]| {
+            let body = parts.concat();
+            assert!(body.len() < 128);
+            [vec![tag, body.len() as u8], body].concat()
+        };
+        for set in [
+            tlv(0x31, &[&atvs[0], &atvs[1]]),
+            tlv(0x31, &[&atvs[1], &atvs[0]]),
+            tlv(0x31, &[]),
+        ] {
+            let name = tlv(0x30, &[&set]);
+            assert_eq!(read_whole_name(&name), Name::from_der(&name).is_ok());
+            names.push(name);
+        }
+        let mut checked = 0;
+        for name in names {
+            for i in 0..name.len() {
+                for x in [0x01u8, 0x02, 0x20, 0x80, 0xff] {
+                    let mut m = name.clone();
+                    m[i] ^= x;
+                    assert_eq!(
+                        read_whole_name(&m),
+                        Name::from_der(&m).is_ok(),
+                        "byte {i} ^ {x:#04x} of {}",
+                        hex::encode(&name)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
     }
 
     #[test]
