@@ -33,6 +33,12 @@
 //! - for a TD 1.5, Intel's `TDRelaunchAdvised…` statuses are reported as the launch status
 //!   plus `relaunch_advised` (and `current_tcb_status`), keeping to Intel's seven names.
 //!
+//! Cold calls (nothing cached) do dcap-qvl's nine ECDSA verifications and keep the rest
+//! small: [`Collateral`] decodes its PEM chains and hashes its content once, when it is
+//! constructed; certificate names are compared as DER bytes; canonical PEM and the PCK
+//! certificate's SGX extension are read in one strict pass each, with rustls' and dcap-qvl's
+//! parsers deciding anything of another shape; an unverified CRL is given to webpki borrowed.
+//!
 //! Time semantics: certificates are valid from `notBefore` to `notAfter` inclusive, TCB info
 //! and QE identity from `issueDate` to `nextUpdate` inclusive (as dcap-qvl), CRLs from
 //! `thisUpdate` until the second before `nextUpdate` (as webpki).
