@@ -11,14 +11,71 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::quote::pem_chain_to_der;
+use super::verify::PemChain;
 use crate::error::{Error, Result, Subject};
 
 /// Collateral for one quote: PCK CRL (+ issuer chain), root CA CRL, TCB info and QE identity
 /// (exact signed JSON strings, signatures, issuer chains), optionally the PCK chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Constructors also decode the PEM chains the verifier reads to DER and compute the content
+/// hash (input decoding, done once per collateral, not a verification result). `inner` stays
+/// public for dcap-qvl (oracle, benchmarks): if it is edited after construction, the verifier
+/// notices and derives everything again from the edited `inner`.
+#[derive(Clone)]
 pub struct Collateral {
     pub inner: dcap_qvl::QuoteCollateralV3,
+    prepared: Prepared,
 }
+
+/// What the verifier derives from `source` (a snapshot of `inner` at construction).
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    source: dcap_qvl::QuoteCollateralV3,
+    /// [`Collateral::content_hash`] of `source`.
+    pub hash: [u8; 32],
+    pub tcb_info_issuer_chain: PemChain,
+    pub qe_identity_issuer_chain: PemChain,
+    pub pck_certificate_chain: Option<PemChain>,
+}
+
+impl Prepared {
+    fn new(source: dcap_qvl::QuoteCollateralV3) -> Self {
+        let c = &source;
+        let hash = content_hash_of(c);
+        let tcb_info_issuer_chain =
+            PemChain::decode(c.tcb_info_issuer_chain.as_bytes(), Subject::TcbInfo);
+        let qe_identity_issuer_chain =
+            PemChain::decode(c.qe_identity_issuer_chain.as_bytes(), Subject::QeIdentity);
+        let pck_certificate_chain = c
+            .pck_certificate_chain
+            .as_deref()
+            .map(|pem| PemChain::decode(pem.as_bytes(), Subject::PckCertChain));
+        Self {
+            source,
+            hash,
+            tcb_info_issuer_chain,
+            qe_identity_issuer_chain,
+            pck_certificate_chain,
+        }
+    }
+}
+
+impl std::fmt::Debug for Collateral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collateral")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Equal iff the collateral fields are equal (the derived data follows from them).
+impl PartialEq for Collateral {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
+
+impl Eq for Collateral {}
 
 /// Raw responses of Intel's PCS (or a PCCS) as fetched over HTTP.
 ///
@@ -82,9 +139,27 @@ impl Collateral {
 
     /// Wrap dcap-qvl's collateral after the same form checks as [`Collateral::from_json`].
     pub fn from_inner(inner: dcap_qvl::QuoteCollateralV3) -> Result<Self> {
-        let c = Self { inner };
-        c.check_form()?;
-        Ok(c)
+        check_form(&inner)?;
+        Ok(Self::from_inner_unchecked(inner))
+    }
+
+    /// Without the form checks (tests feed the verifier collateral that `from_inner` refuses).
+    pub(crate) fn from_inner_unchecked(inner: dcap_qvl::QuoteCollateralV3) -> Self {
+        Self {
+            prepared: Prepared::new(inner.clone()),
+            inner,
+        }
+    }
+
+    /// The derived data for the current `inner`: the one computed at construction, or, if
+    /// `inner` was edited since, a fresh one (comparing is a memcmp; hashing and decoding
+    /// are not).
+    pub(crate) fn prepared(&self) -> std::borrow::Cow<'_, Prepared> {
+        if self.prepared.source == self.inner {
+            std::borrow::Cow::Borrowed(&self.prepared)
+        } else {
+            std::borrow::Cow::Owned(Prepared::new(self.inner.clone()))
+        }
     }
 
     /// Assemble collateral from raw Intel PCS responses. The signed TCB info / QE identity
@@ -199,56 +274,58 @@ impl Collateral {
     /// its name and its bytes, each prefixed with a u64 big-endian length; the optional PCK
     /// chain adds a presence byte. Two collaterals hash equal iff every field is equal.
     pub fn content_hash(&self) -> [u8; 32] {
-        let c = &self.inner;
-        let mut h = Sha256::new();
-        let mut field = |name: &str, bytes: &[u8]| {
-            for part in [name.as_bytes(), bytes] {
-                h.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
-                h.update(part);
-            }
-        };
-        field("domain", b"cocoon-attestation/tdx-collateral/v1");
-        field("pck_crl_issuer_chain", c.pck_crl_issuer_chain.as_bytes());
-        field("root_ca_crl", &c.root_ca_crl);
-        field("pck_crl", &c.pck_crl);
-        field("tcb_info_issuer_chain", c.tcb_info_issuer_chain.as_bytes());
-        field("tcb_info", c.tcb_info.as_bytes());
-        field("tcb_info_signature", &c.tcb_info_signature);
-        field(
-            "qe_identity_issuer_chain",
-            c.qe_identity_issuer_chain.as_bytes(),
-        );
-        field("qe_identity", c.qe_identity.as_bytes());
-        field("qe_identity_signature", &c.qe_identity_signature);
-        match &c.pck_certificate_chain {
-            None => field("pck_certificate_chain", &[0]),
-            Some(chain) => {
-                field("pck_certificate_chain", &[1]);
-                field("pck_certificate_chain_pem", chain.as_bytes());
-            }
-        }
-        h.finalize().into()
+        self.prepared().hash
     }
+}
 
-    /// Form checks shared by every constructor: the signed strings are JSON objects, the
-    /// signatures are 64-byte r‖s, the chains are 1–8 PEM certificates, the CRLs DER
-    /// `CertificateList`s.
-    fn check_form(&self) -> Result<()> {
-        let c = &self.inner;
-        json_object(&c.tcb_info, Subject::TcbInfo)?;
-        json_object(&c.qe_identity, Subject::QeIdentity)?;
-        signature_len(&c.tcb_info_signature, Subject::TcbInfo)?;
-        signature_len(&c.qe_identity_signature, Subject::QeIdentity)?;
-        pem_chain_to_der(c.tcb_info_issuer_chain.as_bytes(), Subject::TcbInfo)?;
-        pem_chain_to_der(c.qe_identity_issuer_chain.as_bytes(), Subject::QeIdentity)?;
-        pem_chain_to_der(c.pck_crl_issuer_chain.as_bytes(), Subject::PckCrl)?;
-        if let Some(chain) = &c.pck_certificate_chain {
-            pem_chain_to_der(chain.as_bytes(), Subject::PckCertChain)?;
+fn content_hash_of(c: &dcap_qvl::QuoteCollateralV3) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut field = |name: &str, bytes: &[u8]| {
+        for part in [name.as_bytes(), bytes] {
+            h.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+            h.update(part);
         }
-        der_crl(&c.pck_crl, Subject::PckCrl)?;
-        der_crl(&c.root_ca_crl, Subject::RootCaCrl)?;
-        Ok(())
+    };
+    field("domain", b"cocoon-attestation/tdx-collateral/v1");
+    field("pck_crl_issuer_chain", c.pck_crl_issuer_chain.as_bytes());
+    field("root_ca_crl", &c.root_ca_crl);
+    field("pck_crl", &c.pck_crl);
+    field("tcb_info_issuer_chain", c.tcb_info_issuer_chain.as_bytes());
+    field("tcb_info", c.tcb_info.as_bytes());
+    field("tcb_info_signature", &c.tcb_info_signature);
+    field(
+        "qe_identity_issuer_chain",
+        c.qe_identity_issuer_chain.as_bytes(),
+    );
+    field("qe_identity", c.qe_identity.as_bytes());
+    field("qe_identity_signature", &c.qe_identity_signature);
+    match &c.pck_certificate_chain {
+        None => field("pck_certificate_chain", &[0]),
+        Some(chain) => {
+            field("pck_certificate_chain", &[1]);
+            field("pck_certificate_chain_pem", chain.as_bytes());
+        }
     }
+    h.finalize().into()
+}
+
+/// Form checks shared by every constructor: the signed strings are JSON objects, the
+/// signatures are 64-byte r‖s, the chains are 1–8 PEM certificates, the CRLs DER
+/// `CertificateList`s.
+fn check_form(c: &dcap_qvl::QuoteCollateralV3) -> Result<()> {
+    json_object(&c.tcb_info, Subject::TcbInfo)?;
+    json_object(&c.qe_identity, Subject::QeIdentity)?;
+    signature_len(&c.tcb_info_signature, Subject::TcbInfo)?;
+    signature_len(&c.qe_identity_signature, Subject::QeIdentity)?;
+    pem_chain_to_der(c.tcb_info_issuer_chain.as_bytes(), Subject::TcbInfo)?;
+    pem_chain_to_der(c.qe_identity_issuer_chain.as_bytes(), Subject::QeIdentity)?;
+    pem_chain_to_der(c.pck_crl_issuer_chain.as_bytes(), Subject::PckCrl)?;
+    if let Some(chain) = &c.pck_certificate_chain {
+        pem_chain_to_der(chain.as_bytes(), Subject::PckCertChain)?;
+    }
+    der_crl(&c.pck_crl, Subject::PckCrl)?;
+    der_crl(&c.root_ca_crl, Subject::RootCaCrl)?;
+    Ok(())
 }
 
 fn check_size(bytes: &[u8], subject: Subject, limit: usize) -> Result<()> {

@@ -33,12 +33,19 @@
 //! - for a TD 1.5, Intel's `TDRelaunchAdvised…` statuses are reported as the launch status
 //!   plus `relaunch_advised` (and `current_tcb_status`), keeping to Intel's seven names.
 //!
+//! Cold calls (nothing cached) do dcap-qvl's nine ECDSA verifications and keep the rest
+//! small: [`Collateral`] decodes its PEM chains and hashes its content once, when it is
+//! constructed; certificate names are compared as DER bytes; canonical PEM and the PCK
+//! certificate's SGX extension are read in one strict pass each, with rustls' and dcap-qvl's
+//! parsers deciding anything of another shape; an unverified CRL is given to webpki borrowed.
+//!
 //! Time semantics: certificates are valid from `notBefore` to `notAfter` inclusive, TCB info
 //! and QE identity from `issueDate` to `nextUpdate` inclusive (as dcap-qvl), CRLs from
 //! `thisUpdate` until the second before `nextUpdate` (as webpki).
 
 mod cache;
 mod chain;
+mod pckext;
 mod tcb;
 #[cfg(test)]
 mod testca;
@@ -50,9 +57,10 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 
 use self::cache::Cache;
+pub(crate) use self::chain::PemChain;
 use self::chain::{Anchor, Cert, ChainRole, Crl, Crls, Window};
 use self::tcb::{CheckedQeIdentity, CheckedTcbInfo};
-use super::collateral::Collateral;
+use super::collateral::{Collateral, Prepared};
 use super::quote::{EnclaveReport, Quote, QuoteBody};
 use super::{TcbStatus, TEE_TYPE_SGX, TEE_TYPE_TDX};
 use crate::error::{Error, Result, Subject};
@@ -221,13 +229,14 @@ impl TdxVerifier {
     ) -> Result<VerifiedQuote> {
         let is_tdx = check_header(quote)?;
         let sig = &quote.signature;
+        let prepared = collateral.prepared();
 
         // 1. Collateral (cached by content hash; a hit is only valid inside its window).
-        let collateral_key = collateral.content_hash();
+        let collateral_key = prepared.hash;
         let coll = match self.cache.collateral(&collateral_key, now) {
             Some(hit) => hit,
             None => {
-                let fresh = Arc::new(self.verify_collateral(collateral, now)?);
+                let fresh = Arc::new(self.verify_collateral(collateral, &prepared, now)?);
                 self.cache
                     .put_collateral(collateral_key, fresh.window, fresh.clone());
                 fresh
@@ -242,14 +251,17 @@ impl TdxVerifier {
 
         // 3. PCK chain: the collateral's if it carries one (dcap-qvl does the same), else the
         //    quote's certification data.
-        let pck_pem: &[u8] = match &collateral.inner.pck_certificate_chain {
-            Some(pem) => pem.as_bytes(),
-            None => {
+        let (pck_pem, pck_chain): (&[u8], Option<&PemChain>) = match (
+            &collateral.inner.pck_certificate_chain,
+            &prepared.pck_certificate_chain,
+        ) {
+            (Some(pem), chain) => (pem.as_bytes(), chain.as_ref()),
+            (None, _) => {
                 let data = &sig.certification_data;
                 if data.cert_type != CERT_DATA_PCK_CHAIN {
                     return Err(Error::UnsupportedCertificationDataType(data.cert_type));
                 }
-                &data.data
+                (&data.data, None)
             }
         };
         let pck_key = {
@@ -261,7 +273,7 @@ impl TdxVerifier {
         let pck = match self.cache.pck(&pck_key, now) {
             Some(hit) => hit,
             None => {
-                let fresh = Arc::new(verify_pck(anchor, &coll, pck_pem, now)?);
+                let fresh = Arc::new(verify_pck(anchor, &coll, pck_pem, pck_chain, now)?);
                 self.cache
                     .put_pck(pck_key, fresh.window.and(coll.window), fresh.clone());
                 fresh
@@ -372,7 +384,7 @@ impl TdxVerifier {
     }
 
     /// The anchor a chain ends in.
-    fn select_anchor(&self, certs: &[Cert], subject: Subject) -> Result<usize> {
+    fn select_anchor(&self, certs: &[Cert<'_>], subject: Subject) -> Result<usize> {
         // A root copy anywhere in the chain decides by its key; otherwise the issuer name of
         // the top certificate does.
         let top = certs
@@ -395,13 +407,17 @@ impl TdxVerifier {
     }
 
     /// Everything in the collateral that does not depend on the quote.
-    fn verify_collateral(&self, collateral: &Collateral, now: i64) -> Result<VerifiedCollateral> {
+    fn verify_collateral(
+        &self,
+        collateral: &Collateral,
+        prepared: &Prepared,
+        now: i64,
+    ) -> Result<VerifiedCollateral> {
         let c = &collateral.inner;
 
         // The TCB signing chain picks the anchor every other chain must end in: collateral
         // from a foreign root is reported as such before anything else.
-        let tcb_chain =
-            chain::parse_pem_chain(c.tcb_info_issuer_chain.as_bytes(), Subject::TcbInfo)?;
+        let tcb_chain = prepared.tcb_info_issuer_chain.parse(&self.anchors)?;
         let anchor_index = self.select_anchor(&tcb_chain, Subject::TcbInfo)?;
         let anchor = self.anchors.get(anchor_index).ok_or(Error::UntrustedRoot {
             subject: Subject::TcbInfo,
@@ -419,7 +435,7 @@ impl TdxVerifier {
         // The root itself must not be revoked by its own CRL (dcap-qvl checks this too).
         webpki::check_single_cert_revocation(
             anchor.cert.der.as_ref(),
-            &[&root_crl.crl],
+            &[root_crl.list()?.get()],
             &[chain::sig_algo()],
             chain::unix_time(now),
         )
@@ -472,8 +488,7 @@ impl TdxVerifier {
         let qe_signer_key = if c.qe_identity_issuer_chain == c.tcb_info_issuer_chain {
             tcb_signer.to_vec()
         } else {
-            let qe_chain =
-                chain::parse_pem_chain(c.qe_identity_issuer_chain.as_bytes(), Subject::QeIdentity)?;
+            let qe_chain = prepared.qe_identity_issuer_chain.parse(&self.anchors)?;
             let role = ChainRole {
                 leaf: Subject::QeIdentity,
                 rest: Subject::QeIdentity,
@@ -508,7 +523,7 @@ impl TdxVerifier {
 
 /// A TCB info / QE identity signing chain: to the anchor, signer issued by the root itself.
 fn verify_signer_chain(
-    certs: &[Cert],
+    certs: &[Cert<'_>],
     role: ChainRole,
     anchor: &Anchor,
     crls: &Crls<'_>,
@@ -529,9 +544,18 @@ fn verify_pck(
     anchor: &Anchor,
     coll: &VerifiedCollateral,
     pem: &[u8],
+    decoded: Option<&PemChain>,
     now: i64,
 ) -> Result<VerifiedPck> {
-    let certs = chain::parse_pem_chain(pem, Subject::PckCertChain)?;
+    let from_quote;
+    let decoded = match decoded {
+        Some(d) => d,
+        None => {
+            from_quote = PemChain::decode(pem, Subject::PckCertChain);
+            &from_quote
+        }
+    };
+    let certs = decoded.parse(std::slice::from_ref(anchor))?;
     let role = ChainRole {
         leaf: Subject::PckCertificate,
         rest: Subject::PckCertChain,
@@ -549,8 +573,8 @@ fn verify_pck(
         subject: Subject::PckCertificate,
         reason,
     };
-    let ext = dcap_qvl::intel::parse_pck_extension(leaf.der.as_ref())
-        .map_err(|e| malformed(format!("SGX extension: {e:#}")))?;
+    let ext = pckext::pck_fields(leaf.der.as_ref())
+        .map_err(|e| malformed(format!("SGX extension: {e}")))?;
     let pce_id = <[u8; 2]>::try_from(ext.pce_id.as_slice())
         .map_err(|_| malformed(format!("PCE-ID of {} bytes", ext.pce_id.len())))?;
     Ok(VerifiedPck {

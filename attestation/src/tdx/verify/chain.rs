@@ -10,7 +10,7 @@ use der::Decode as _;
 use der::Encode as _;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
-use webpki::{CertRevocationList, OwnedCertRevocationList};
+use webpki::{BorrowedCertRevocationList, CertRevocationList, OwnedCertRevocationList};
 use x509_cert::name::Name;
 
 use crate::error::{Error, Result, Subject};
@@ -22,8 +22,8 @@ const MAX_CHAIN_CERTS: usize = 5;
 /// A DCAP PEM chain is ~3 KiB; refuse anything far larger before decoding.
 const MAX_PEM_CHAIN_BYTES: usize = 32 * 1024;
 
-/// ECDSA P-256 with SHA-256 (RustCrypto), the only algorithm Intel's DCAP PKI uses; the same
-/// algorithm object dcap-qvl's RustCrypto backend passes to webpki.
+/// ECDSA P-256 with SHA-256 (ring), the only algorithm Intel's DCAP PKI uses; the same
+/// algorithm object dcap-qvl's ring backend passes to webpki.
 pub(crate) fn sig_algo() -> &'static dyn SignatureVerificationAlgorithm {
     #[cfg(test)]
     {
@@ -31,7 +31,7 @@ pub(crate) fn sig_algo() -> &'static dyn SignatureVerificationAlgorithm {
     }
     #[cfg(not(test))]
     {
-        <dcap_qvl::crypto::RustCryptoCrypto as dcap_qvl::config::CryptoProvider>::sig_algo()
+        <dcap_qvl::crypto::RingCrypto as dcap_qvl::config::CryptoProvider>::sig_algo()
     }
 }
 
@@ -55,7 +55,7 @@ pub(crate) mod counting {
     pub static COUNTING: Counting = Counting;
 
     fn inner() -> &'static dyn SignatureVerificationAlgorithm {
-        <dcap_qvl::crypto::RustCryptoCrypto as dcap_qvl::config::CryptoProvider>::sig_algo()
+        <dcap_qvl::crypto::RingCrypto as dcap_qvl::config::CryptoProvider>::sig_algo()
     }
 
     impl SignatureVerificationAlgorithm for Counting {
@@ -125,20 +125,41 @@ impl Window {
     }
 }
 
+/// A distinguished name as its DER encoding. Names are compared as bytes, as webpki does
+/// (DER is canonical, so equal names have equal encodings); decoded only for messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawName<'a>(&'a [u8]);
+
+impl std::fmt::Display for RawName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Name::from_der(self.0) {
+            Ok(name) => name.fmt(f),
+            Err(_) => f.write_str(&hex::encode(self.0)),
+        }
+    }
+}
+
+impl std::fmt::Debug for RawName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 /// A parsed certificate: webpki's DER plus the fields webpki keeps private.
 #[derive(Debug, Clone)]
-pub(crate) struct Cert {
-    pub der: CertificateDer<'static>,
-    pub subject: Name,
-    pub issuer: Name,
+pub(crate) struct Cert<'a> {
+    pub der: CertificateDer<'a>,
+    /// Where the subject and issuer names lie in `der`.
+    subject: std::ops::Range<usize>,
+    issuer: std::ops::Range<usize>,
     pub serial: Vec<u8>,
     pub window: Window,
     /// The subjectPublicKey bits (SEC1 point for EC keys).
     pub public_key: Vec<u8>,
 }
 
-impl Cert {
-    pub fn parse(der: CertificateDer<'static>, subject: Subject) -> Result<Self> {
+impl<'a> Cert<'a> {
+    pub fn parse(der: CertificateDer<'a>, subject: Subject) -> Result<Self> {
         let fields = cert_fields(der.as_ref()).map_err(|e| Error::CertificateMalformed {
             subject,
             reason: e.to_string(),
@@ -153,8 +174,16 @@ impl Cert {
         })
     }
 
+    pub fn subject(&self) -> RawName<'_> {
+        RawName(self.der.get(self.subject.clone()).unwrap_or_default())
+    }
+
+    pub fn issuer(&self) -> RawName<'_> {
+        RawName(self.der.get(self.issuer.clone()).unwrap_or_default())
+    }
+
     pub fn self_issued(&self) -> bool {
-        self.subject == self.issuer
+        self.subject() == self.issuer()
     }
 
     /// Whether `issuer_key` signed this certificate (diagnostics and the root copy only:
@@ -198,10 +227,54 @@ fn unix(t: x509_cert::time::Time) -> i64 {
 
 struct CertFields {
     serial: Vec<u8>,
-    issuer: Name,
+    issuer: std::ops::Range<usize>,
     window: Window,
-    subject: Name,
+    subject: std::ops::Range<usize>,
     public_key: Vec<u8>,
+}
+
+/// Read a `Name` and return where its encoding lies in `input` (the reader's input). Names
+/// whose every RDN is one attribute (Intel's) are checked here for what x509-cert's `Name`
+/// decoder checks of them (SEQUENCE OF SET OF SEQUENCE { OID, ANY }) without building one:
+/// its decoding allocated per attribute, and only error messages need names decoded. Any
+/// other name (an empty or multi-valued RDN) is given to x509-cert's decoder itself, for its
+/// set-ordering rules.
+fn read_name(r: &mut der::SliceReader<'_>, input: &[u8]) -> der::Result<std::ops::Range<usize>> {
+    use der::asn1::{AnyRef, ObjectIdentifier};
+    use der::{Reader as _, Tagged as _};
+    let start = usize::try_from(r.position())?;
+    let mut only_single_attributes = true;
+    r.sequence(|rdns| {
+        while !rdns.is_finished() {
+            let set = AnyRef::decode(rdns)?;
+            if set.tag() != der::Tag::Set {
+                return Err(der::Tag::Set.value_error().into());
+            }
+            let mut atvs = der::SliceReader::new(set.value())?;
+            let mut count = 0usize;
+            while !atvs.is_finished() {
+                let atv = atvs.tlv_bytes()?;
+                count = count.saturating_add(1);
+                let mut fields = der::SliceReader::new(atv)?;
+                fields.sequence(|f| {
+                    <ObjectIdentifier>::decode(f)?;
+                    AnyRef::decode(f)?;
+                    Ok::<_, der::Error>(())
+                })?;
+                fields.finish()?;
+            }
+            only_single_attributes &= count == 1;
+        }
+        Ok::<_, der::Error>(())
+    })?;
+    let end = usize::try_from(r.position())?;
+    if !only_single_attributes {
+        let bytes = input
+            .get(start..end)
+            .ok_or_else(|| der::Error::from(der::ErrorKind::Failed))?;
+        Name::from_der(bytes)?;
+    }
+    Ok(start..end)
 }
 
 /// The TBSCertificate fields up to the public key, read without decoding the extensions
@@ -217,9 +290,9 @@ fn cert_fields(der: &[u8]) -> der::Result<CertFields> {
             }
             let serial = x509_cert::serial_number::SerialNumber::<Rfc5280>::decode(tbs)?;
             tbs.tlv_bytes()?; // signature algorithm
-            let issuer = Name::decode(tbs)?;
+            let issuer = read_name(tbs, der)?;
             let validity = x509_cert::time::Validity::<Rfc5280>::decode(tbs)?;
-            let subject = Name::decode(tbs)?;
+            let subject = read_name(tbs, der)?;
             let spki = x509_cert::spki::SubjectPublicKeyInfoRef::decode(tbs)?;
             let public_key = spki
                 .subject_public_key
@@ -246,7 +319,7 @@ fn cert_fields(der: &[u8]) -> der::Result<CertFields> {
 }
 
 /// Issuer and `[thisUpdate, nextUpdate)` of a CRL, read without decoding its entries.
-fn crl_fields(der: &[u8]) -> der::Result<(Name, Window)> {
+fn crl_fields(der: &[u8]) -> der::Result<(Vec<u8>, Window)> {
     use der::Reader as _;
     let mut reader = der::SliceReader::new(der)?;
     let fields = reader.sequence(|list| {
@@ -255,7 +328,8 @@ fn crl_fields(der: &[u8]) -> der::Result<(Name, Window)> {
                 tbs.tlv_bytes()?; // version
             }
             tbs.tlv_bytes()?; // signature algorithm
-            let issuer = Name::decode(tbs)?;
+            let issuer = read_name(tbs, der)?;
+            let issuer = der.get(issuer).unwrap_or_default().to_vec();
             let this_update = x509_cert::time::Time::decode(tbs)?;
             // webpki refuses CRLs without nextUpdate, and so do we.
             let next_update = x509_cert::time::Time::decode(tbs)?;
@@ -276,48 +350,144 @@ fn crl_fields(der: &[u8]) -> der::Result<(Name, Window)> {
     Ok(fields)
 }
 
-/// Decode a PEM chain (leaf first).
-pub(crate) fn parse_pem_chain(pem: &[u8], subject: Subject) -> Result<Vec<Cert>> {
-    if pem.len() > MAX_PEM_CHAIN_BYTES {
-        return Err(Error::InputTooLarge {
+/// The PEM stage of reading a chain, kept apart so that [`crate::tdx::Collateral`] can run
+/// it once at construction: the size check, then the PEM items in order, stopping after the
+/// first broken one or the first one over [`MAX_CHAIN_CERTS`] (nothing after either can
+/// change the outcome). [`PemChain::parse`] then reports exactly what a single pass would.
+#[derive(Debug, Clone)]
+pub(crate) struct PemChain {
+    subject: Subject,
+    items: Result<Vec<std::result::Result<CertificateDer<'static>, String>>>,
+}
+
+impl PemChain {
+    pub(crate) fn decode(pem: &[u8], subject: Subject) -> Self {
+        if pem.len() > MAX_PEM_CHAIN_BYTES {
+            return Self {
+                subject,
+                items: Err(Error::InputTooLarge {
+                    subject,
+                    size: pem.len(),
+                    limit: MAX_PEM_CHAIN_BYTES,
+                }),
+            };
+        }
+        if let Some(mut certs) = canonical_pem_certs(pem) {
+            // As from the reader below: at most one certificate past the limit.
+            certs.truncate(MAX_CHAIN_CERTS.saturating_add(1));
+            return Self {
+                subject,
+                items: Ok(certs.into_iter().map(Ok).collect()),
+            };
+        }
+        let mut items = Vec::new();
+        for item in CertificateDer::pem_slice_iter(pem) {
+            let stop = item.is_err() || items.len() >= MAX_CHAIN_CERTS;
+            items.push(item.map_err(|e| e.to_string()));
+            if stop {
+                break;
+            }
+        }
+        Self {
             subject,
-            size: pem.len(),
-            limit: MAX_PEM_CHAIN_BYTES,
-        });
+            items: Ok(items),
+        }
     }
-    let mut certs = Vec::new();
-    for item in CertificateDer::pem_slice_iter(pem) {
-        let der = item.map_err(|e| Error::CertificateMalformed {
-            subject,
-            reason: format!("PEM: {e}"),
-        })?;
-        if certs.len() >= MAX_CHAIN_CERTS {
+
+    /// The certificates, leaf first. A copy of an anchor takes the anchor's parsed fields
+    /// (same bytes, same fields) instead of being parsed again.
+    pub(crate) fn parse(&self, anchors: &[Anchor]) -> Result<Vec<Cert<'_>>> {
+        let subject = self.subject;
+        let items = self.items.as_ref().map_err(Clone::clone)?;
+        let mut certs = Vec::with_capacity(items.len());
+        for item in items {
+            let der = item.as_ref().map_err(|e| Error::CertificateMalformed {
+                subject,
+                reason: format!("PEM: {e}"),
+            })?;
+            if certs.len() >= MAX_CHAIN_CERTS {
+                return Err(Error::CertificateChainInvalid {
+                    subject,
+                    reason: format!("more than {MAX_CHAIN_CERTS} certificates"),
+                });
+            }
+            let der = CertificateDer::from(der.as_ref());
+            let cert = match anchors.iter().find(|a| a.cert.der == der) {
+                Some(a) => Cert {
+                    der,
+                    subject: a.cert.subject.clone(),
+                    issuer: a.cert.issuer.clone(),
+                    serial: a.cert.serial.clone(),
+                    window: a.cert.window,
+                    public_key: a.cert.public_key.clone(),
+                },
+                None => Cert::parse(der, subject)?,
+            };
+            certs.push(cert);
+        }
+        if certs.is_empty() {
             return Err(Error::CertificateChainInvalid {
                 subject,
-                reason: format!("more than {MAX_CHAIN_CERTS} certificates"),
+                reason: "no certificate in the chain".into(),
             });
         }
-        certs.push(Cert::parse(der, subject)?);
+        // Intel's sample data lists chains root first; PCS headers and quotes list them leaf
+        // first.
+        if certs.len() > 1 && certs.first().is_some_and(Cert::self_issued) {
+            certs.reverse();
+        }
+        Ok(certs)
     }
-    if certs.is_empty() {
-        return Err(Error::CertificateChainInvalid {
-            subject,
-            reason: "no certificate in the chain".into(),
-        });
+}
+
+/// The certificates of a PEM chain of exactly the canonical shape: only `CERTIFICATE`
+/// sections with `\n` line ends, nothing between them, lines of the base64 alphabet that
+/// decode with canonical padding and zero trailing bits, and at most NUL bytes after the last
+/// (real quotes end the chain with one). rustls' PEM reader returns exactly these
+/// certificates for such input; `None` for anything else, which then goes through it. The
+/// quote's PCK chain is decoded on every cold call, and the base64 crate decodes it about
+/// three times as fast as rustls' reader.
+fn canonical_pem_certs(pem: &[u8]) -> Option<Vec<CertificateDer<'static>>> {
+    use base64::Engine as _;
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----\n";
+    const END: &[u8] = b"-----END CERTIFICATE-----\n";
+    let mut rest = pem;
+    let mut certs = Vec::new();
+    let mut b64 = Vec::with_capacity(2048);
+    while !rest.iter().all(|&b| b == 0) {
+        rest = rest.strip_prefix(BEGIN)?;
+        let end = rest.windows(END.len()).position(|w| w == END)?;
+        let (body, after) = rest.split_at(end);
+        // The END marker must start a line (rustls' reader only sees it there).
+        if !(body.is_empty() || body.ends_with(b"\n")) {
+            return None;
+        }
+        rest = after.get(END.len()..)?;
+        b64.clear();
+        for line in body.split(|&b| b == b'\n') {
+            if !line
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+            {
+                return None;
+            }
+            b64.extend_from_slice(line);
+        }
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&b64)
+            .ok()?;
+        certs.push(CertificateDer::from(der));
     }
-    // Intel's sample data lists chains root first; PCS headers and quotes list them leaf first.
-    if certs.len() > 1 && certs.first().is_some_and(Cert::self_issued) {
-        certs.reverse();
-    }
-    Ok(certs)
+    (!certs.is_empty()).then_some(certs)
 }
 
 /// A trust anchor, checked once when the verifier is built.
 #[derive(Debug)]
 pub(crate) struct Anchor {
     pub kind: TrustRoot,
-    pub cert: Cert,
-    pub anchor: TrustAnchor<'static>,
+    pub cert: Cert<'static>,
+    /// One anchor, as webpki takes a slice of them.
+    pub anchor: [TrustAnchor<'static>; 1],
     /// Set when an Intel anchor does not carry the pinned key: reported when a chain ends in it.
     pub key_id_error: Option<Error>,
 }
@@ -347,34 +517,61 @@ impl Anchor {
         Ok(Self {
             kind,
             cert,
-            anchor,
+            anchor: [anchor],
             key_id_error,
         })
     }
 
     /// Whether a chain whose top certificate is `top` ends in this anchor: a root copy with
     /// this key, or a certificate this anchor's name issued.
-    pub fn ends(&self, top: &Cert) -> bool {
+    pub fn ends(&self, top: &Cert<'_>) -> bool {
         if top.self_issued() {
             top.public_key == self.cert.public_key
         } else {
-            top.issuer == self.cert.subject
+            top.issuer() == self.cert.subject()
         }
     }
 
     /// SubjectPublicKeyInfo without its outer tag, as webpki's CRL API wants it.
     pub fn spki(&self) -> &[u8] {
-        self.anchor.subject_public_key_info.as_ref()
+        let [anchor] = &self.anchor;
+        anchor.subject_public_key_info.as_ref()
     }
 }
 
 /// A parsed CRL with its dates, issuer and revoked serials.
 #[derive(Debug)]
 pub(crate) struct Crl {
-    pub crl: CertRevocationList<'static>,
-    pub issuer: Name,
+    data: CrlData,
+    issuer: Vec<u8>,
+    subject: Subject,
     pub window: Window,
-    der: Vec<u8>,
+}
+
+/// A CRL whose signature was verified when parsed is kept as webpki's owned list (which
+/// remembers that, so webpki does not verify it again). Any other is kept as DER and handed to
+/// webpki borrowed: the owned list copies every revoked serial into a map (about 1.5% of a
+/// cold verification for Intel's PCK CRL), and webpki verifies the signature of an unverified
+/// list during path validation either way.
+#[derive(Debug)]
+enum CrlData {
+    Verified(CertRevocationList<'static>),
+    Der(Vec<u8>),
+}
+
+/// A CRL as webpki takes it: a reference to the owned list or a borrowed parse.
+pub(crate) enum CrlList<'a> {
+    Ref(&'a CertRevocationList<'static>),
+    Parsed(CertRevocationList<'a>),
+}
+
+impl CrlList<'_> {
+    pub fn get(&self) -> &CertRevocationList<'_> {
+        match self {
+            CrlList::Ref(list) => list,
+            CrlList::Parsed(list) => list,
+        }
+    }
 }
 
 impl Crl {
@@ -383,23 +580,51 @@ impl Crl {
     pub fn parse(der: &[u8], subject: Subject, issuer_spki: Option<&[u8]>) -> Result<Self> {
         let invalid = |reason: String| Error::CrlInvalid { subject, reason };
         let (issuer, window) = crl_fields(der).map_err(|e| invalid(format!("DER: {e}")))?;
-        let owned = match issuer_spki {
-            Some(spki) => OwnedCertRevocationList::from_der_verified(der, spki, &[sig_algo()]),
-            None => OwnedCertRevocationList::from_der(der),
-        }
-        .map_err(|e| match e {
+        let map = |e| match e {
             webpki::Error::InvalidCrlSignatureForPublicKey
             | webpki::Error::InvalidSignatureForPublicKey => {
                 invalid("signature is not by the expected issuer".into())
             }
             other => invalid(format!("{other:?}")),
-        })?;
+        };
+        let data = match issuer_spki {
+            Some(spki) => CrlData::Verified(
+                OwnedCertRevocationList::from_der_verified(der, spki, &[sig_algo()])
+                    .map_err(map)?
+                    .into(),
+            ),
+            None => {
+                // What `OwnedCertRevocationList::from_der` checks: the list, then every entry.
+                let list = BorrowedCertRevocationList::from_der(der).map_err(map)?;
+                for entry in &list {
+                    entry.map_err(map)?;
+                }
+                CrlData::Der(der.to_vec())
+            }
+        };
         Ok(Self {
-            crl: owned.into(),
+            data,
             issuer,
+            subject,
             window,
-            der: der.to_vec(),
         })
+    }
+
+    /// The list for webpki.
+    pub fn list(&self) -> Result<CrlList<'_>> {
+        match &self.data {
+            CrlData::Verified(list) => Ok(CrlList::Ref(list)),
+            CrlData::Der(der) => BorrowedCertRevocationList::from_der(der)
+                .map(|l| CrlList::Parsed(l.into()))
+                .map_err(|e| Error::CrlInvalid {
+                    subject: self.subject,
+                    reason: format!("{e:?}"),
+                }),
+        }
+    }
+
+    pub fn issuer(&self) -> RawName<'_> {
+        RawName(&self.issuer)
     }
 
     pub fn check_time(&self, now: i64, subject: Subject) -> Result<()> {
@@ -422,15 +647,8 @@ impl Crl {
 
     /// Whether the CRL lists `serial` (to name the revoked certificate; webpki decides).
     fn lists(&self, serial: &[u8]) -> bool {
-        x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&self.der)
-            .map(|crl| {
-                crl.tbs_cert_list
-                    .revoked_certificates
-                    .iter()
-                    .flatten()
-                    .any(|r| r.serial_number.as_bytes() == serial)
-            })
-            .unwrap_or(false)
+        self.list()
+            .is_ok_and(|l| matches!(l.get().find_serial(serial), Ok(Some(_))))
     }
 }
 
@@ -474,7 +692,7 @@ pub(crate) struct Crls<'a> {
 /// - DER/encoding errors → `CertificateMalformed`; every other path error (CA used as end
 ///   entity, end entity used as CA, path length, key usage …) → `CertificateChainInvalid`.
 pub(crate) fn verify_chain(
-    certs: &[Cert],
+    certs: &[Cert<'_>],
     role: ChainRole,
     anchor: &Anchor,
     crls: &Crls<'_>,
@@ -488,14 +706,14 @@ pub(crate) fn verify_chain(
     // Strict order: each certificate is issued by the next one.
     for (i, pair) in certs.windows(2).enumerate() {
         if let [child, parent] = pair {
-            if child.issuer != parent.subject {
+            if child.issuer() != parent.subject() {
                 return Err(Error::CertificateChainInvalid {
                     subject: role.at(i),
                     reason: format!(
                         "certificate {i} ({}) is not issued by certificate {} ({})",
-                        child.subject,
+                        child.subject(),
                         i.saturating_add(1),
-                        parent.subject
+                        parent.subject()
                     ),
                 });
             }
@@ -520,12 +738,12 @@ pub(crate) fn verify_chain(
                 position: top_index,
             });
         }
-    } else if top.issuer != anchor.cert.subject {
+    } else if top.issuer() != anchor.cert.subject() {
         return Err(Error::CertificateChainInvalid {
             subject: role.at(top_index),
             reason: format!(
                 "incomplete chain: the issuer of {} ({}) is neither in the chain nor the trust anchor",
-                top.subject, top.issuer
+                top.subject(), top.issuer()
             ),
         });
     }
@@ -542,14 +760,15 @@ pub(crate) fn verify_chain(
     let intermediates: Vec<CertificateDer<'_>> = rest
         .iter()
         .filter(|c| !c.self_issued())
-        .map(|c| c.der.clone())
+        .map(|c| CertificateDer::from(c.der.as_ref()))
         .collect();
     let ee =
         webpki::EndEntityCert::try_from(&leaf.der).map_err(|e| Error::CertificateMalformed {
             subject: role.leaf,
             reason: format!("{e:?}"),
         })?;
-    let crl_refs = [&crls.root.crl, &crls.pck.crl];
+    let (root_crl, pck_crl) = (crls.root.list()?, crls.pck.list()?);
+    let crl_refs = [root_crl.get(), pck_crl.get()];
     let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs)
         .map_err(|_| Error::CertificateChainInvalid {
             subject: role.leaf,
@@ -559,11 +778,10 @@ pub(crate) fn verify_chain(
         .with_status_policy(webpki::UnknownStatusPolicy::Deny)
         .with_expiration_policy(webpki::ExpirationPolicy::Enforce)
         .build();
-    let anchors = [anchor.anchor.clone()];
     let path = ee
         .verify_for_usage(
             &[sig_algo()],
-            &anchors,
+            &anchor.anchor,
             &intermediates,
             unix_time(now),
             webpki::KeyUsage::server_auth(),
@@ -577,7 +795,7 @@ pub(crate) fn verify_chain(
 
 fn map_path_error(
     e: webpki::Error,
-    certs: &[Cert],
+    certs: &[Cert<'_>],
     role: ChainRole,
     anchor: &Anchor,
     crls: &Crls<'_>,
@@ -599,7 +817,7 @@ fn map_path_error(
         .collect();
     // The CRL that covers certificate `c`: the root CA CRL for what the root issued.
     let crl_for = |c: &Cert| {
-        if c.issuer == anchor.cert.subject {
+        if c.issuer() == anchor.cert.subject() {
             (crls.root, Subject::RootCaCrl)
         } else {
             (crls.pck, Subject::PckCrl)
@@ -622,12 +840,13 @@ fn map_path_error(
                 .iter()
                 .find_map(|(i, c, _)| {
                     let (crl, subject) = crl_for(c);
-                    (crl.issuer != c.issuer).then(|| {
+                    (crl.issuer() != c.issuer()).then(|| {
                         (
                             subject,
                             format!(
                                 "issued by {}, not by the issuer of certificate {i} ({})",
-                                crl.issuer, c.issuer
+                                crl.issuer(),
+                                c.issuer()
                             ),
                         )
                     })
@@ -680,5 +899,165 @@ fn map_path_error(
             subject: role.leaf,
             reason: format!("{other:?}"),
         },
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+mod tests {
+    use super::*;
+    use crate::tdx::{Collateral, Quote};
+    use crate::test_vectors;
+
+    fn rustls_certs(pem: &[u8]) -> Vec<std::result::Result<Vec<u8>, String>> {
+        CertificateDer::pem_slice_iter(pem)
+            .map(|c| c.map(|d| d.to_vec()).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    fn real_chains() -> Vec<(String, Vec<u8>)> {
+        let mut chains = Vec::new();
+        for name in ["tdx/tdx_quote", "tdx/sgx_quote", "tdx/tdx_quote_outdated"] {
+            let quote = Quote::parse(&test_vectors::read(name)).unwrap();
+            chains.push((name.into(), quote.pck_chain_pem().unwrap().to_vec()));
+        }
+        for name in [
+            "tdx/tdx_quote_collateral.json",
+            "tdx/sgx_quote_collateral.json",
+        ] {
+            let c = Collateral::from_json(&test_vectors::read(name))
+                .unwrap()
+                .inner;
+            for (field, pem) in [
+                ("tcb", c.tcb_info_issuer_chain),
+                ("qe", c.qe_identity_issuer_chain),
+                ("crl", c.pck_crl_issuer_chain),
+            ] {
+                chains.push((format!("{name} {field}"), pem.into_bytes()));
+            }
+        }
+        chains
+    }
+
+    #[test]
+    fn real_pem_chains_decode_directly_to_what_rustls_reads() {
+        for (name, pem) in real_chains() {
+            let direct = canonical_pem_certs(&pem).unwrap_or_else(|| panic!("{name}"));
+            let direct: Vec<_> = direct.into_iter().map(|d| Ok(d.to_vec())).collect();
+            assert_eq!(direct, rustls_certs(&pem), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_byte_change_of_a_pck_chain_decodes_directly_only_to_what_rustls_reads() {
+        let (_, pem) = real_chains().remove(0);
+        let mut direct = 0;
+        for i in 0..pem.len() {
+            for x in [0x01u8, 0x20, 0x80, 0x0c] {
+                let mut m = pem.clone();
+                m[i] ^= x;
+                let Some(certs) = canonical_pem_certs(&m) else {
+                    continue;
+                };
+                direct += 1;
+                let certs: Vec<_> = certs.into_iter().map(|d| Ok(d.to_vec())).collect();
+                assert_eq!(certs, rustls_certs(&m), "byte {i} ^ {x:#04x}");
+            }
+        }
+        // Changed base64 letters still take the direct path.
+        assert!(direct > 1000, "{direct}");
+    }
+
+    /// `read_name` followed by the end of input, as `Name::from_der` reads a name.
+    fn read_whole_name(bytes: &[u8]) -> bool {
+        use der::Reader as _;
+        let Ok(mut r) = der::SliceReader::new(bytes) else {
+            return false;
+        };
+        read_name(&mut r, bytes).is_ok() && r.finish().is_ok()
+    }
+
+    #[test]
+    fn names_are_accepted_exactly_when_x509_cert_decodes_them() {
+        let (_, pem) = real_chains().remove(0);
+        let mut names = Vec::new();
+        for item in CertificateDer::pem_slice_iter(&pem) {
+            let cert = Cert::parse(item.unwrap(), Subject::PckCertChain).unwrap();
+            names.push(cert.subject().0.to_vec());
+            names.push(cert.issuer().0.to_vec());
+        }
+        assert!(names.iter().all(|n| read_whole_name(n)));
+        // Multi-valued RDNs: the first two attributes of the leaf's subject in one SET, in
+        // both orders (one of them out of DER order), and an empty SET.
+        let atvs: Vec<Vec<u8>> = {
+            use der::Reader as _;
+            let mut r = der::SliceReader::new(&names[0]).unwrap();
+            let mut out = Vec::new();
+            r.sequence(|rdns| {
+                while !rdns.is_finished() {
+                    let set = der::asn1::AnyRef::decode(rdns)?;
+                    out.push(set.value().to_vec());
+                }
+                Ok::<_, der::Error>(())
+            })
+            .unwrap();
+            out
+        };
+        let tlv = |tag: u8, parts: &[&[u8]]| {
+            let body = parts.concat();
+            assert!(body.len() < 128);
+            [vec![tag, body.len() as u8], body].concat()
+        };
+        for set in [
+            tlv(0x31, &[&atvs[0], &atvs[1]]),
+            tlv(0x31, &[&atvs[1], &atvs[0]]),
+            tlv(0x31, &[]),
+        ] {
+            let name = tlv(0x30, &[&set]);
+            assert_eq!(read_whole_name(&name), Name::from_der(&name).is_ok());
+            names.push(name);
+        }
+        let mut checked = 0;
+        for name in names {
+            for i in 0..name.len() {
+                for x in [0x01u8, 0x02, 0x20, 0x80, 0xff] {
+                    let mut m = name.clone();
+                    m[i] ^= x;
+                    assert_eq!(
+                        read_whole_name(&m),
+                        Name::from_der(&m).is_ok(),
+                        "byte {i} ^ {x:#04x} of {}",
+                        hex::encode(&name)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
+    }
+
+    #[test]
+    fn pem_chains_of_other_shapes_go_through_rustls() {
+        let (_, pem) = real_chains().remove(0);
+        let text = String::from_utf8(pem.clone()).unwrap();
+        for other in [
+            text.replace('\n', "\r\n"),
+            format!("junk\n{text}"),
+            text.replace("-----END CERTIFICATE-----", "-----END CERTIFICATE----- "),
+            text.replacen(
+                "-----BEGIN CERTIFICATE-----\n",
+                "-----BEGIN CERTIFICATE-----\n ",
+                1,
+            ),
+            String::new(),
+        ] {
+            assert!(canonical_pem_certs(other.as_bytes()).is_none(), "{other:?}");
+        }
     }
 }
