@@ -1,0 +1,464 @@
+//! The `cocoon-verify` binary on the real evidence in `shared/vectors`: verdicts, exit codes,
+//! JSON keys and the human report.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn vector(relative: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/vectors")
+        .join(relative);
+    assert!(path.exists(), "missing test vector {}", path.display());
+    path.to_string_lossy().into_owned()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cocoon-verify"))
+        .args(args)
+        .output()
+        .expect("running cocoon-verify")
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exit code")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            stdout(output),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn error_kinds(report: &Value) -> Vec<String> {
+    report["errors"]
+        .as_array()
+        .expect("errors is a list")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind is a string").to_string())
+        .collect()
+}
+
+/// MRTD straight from the quote bytes (TD report body at 48 + 136), independent of the parser.
+fn mrtd_of(quote_file: &str) -> String {
+    let quote = std::fs::read(vector(quote_file)).unwrap();
+    hex::encode(&quote[48 + 136..48 + 184])
+}
+
+fn temp_file(name: &str, contents: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("cocoon-verify-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+const TDX_AT: &str = "1752919234";
+
+fn tdx_quote_args<'a>(quote: &'a str, collateral: &'a str, at: &'a str) -> Vec<&'a str> {
+    vec!["tdx", quote, "--collateral", collateral, "--at", at]
+}
+
+// ---------------------------------------------------------------------- TDX / SGX
+
+#[test]
+#[ignore = "needs the TDX parser and verifier from main"]
+fn tdx_quote_is_accepted_up_to_date_with_its_mrtd() {
+    let (q, c) = (
+        vector("tdx/tdx_quote"),
+        vector("tdx/tdx_quote_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, TDX_AT);
+    args.push("--json");
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 0, "{report:#}");
+    assert_eq!(report["verdict"], "accepted");
+    assert_eq!(report["platform"], "tdx");
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["tcb_status"], "UpToDate");
+    assert_eq!(report["advisory_ids"], serde_json::json!([]));
+    assert_eq!(report["errors"], serde_json::json!([]));
+    assert_eq!(report["root"], "Intel SGX Root CA");
+    assert_eq!(report["measurements"]["mrtd"], mrtd_of("tdx/tdx_quote"));
+    for key in ["rtmr0", "rtmr1", "rtmr2", "rtmr3", "report_data", "mr_seam"] {
+        assert!(report["measurements"][key].is_string(), "{key}: {report:#}");
+    }
+}
+
+#[test]
+#[ignore = "needs the TDX parser and verifier from main"]
+fn tdx_human_report_leads_with_the_verdict_and_shows_the_mrtd() {
+    let (q, c) = (
+        vector("tdx/tdx_quote"),
+        vector("tdx/tdx_quote_collateral.json"),
+    );
+    let output = run(&tdx_quote_args(&q, &c, TDX_AT));
+    let text = stdout(&output);
+    assert_eq!(code(&output), 0, "{text}");
+    assert!(text.starts_with("ACCEPTED"), "{text}");
+    assert!(text.contains(&mrtd_of("tdx/tdx_quote")), "{text}");
+    assert!(text.contains("UpToDate"), "{text}");
+    assert!(text.contains("SEPT_VE_DISABLE"), "{text}");
+}
+
+#[test]
+#[ignore = "needs the TDX parser and verifier from main"]
+fn sgx_quote_is_accepted_with_both_advisories() {
+    let (q, c) = (
+        vector("tdx/sgx_quote"),
+        vector("tdx/sgx_quote_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, "1752919277");
+    args.push("--json");
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 0, "{report:#}");
+    assert_eq!(report["platform"], "sgx");
+    assert_eq!(report["tcb_status"], "ConfigurationAndSWHardeningNeeded");
+    let advisories = report["advisory_ids"].as_array().unwrap();
+    for id in ["INTEL-SA-00289", "INTEL-SA-00615"] {
+        assert!(advisories.iter().any(|a| a == id), "{id}: {report:#}");
+    }
+    let report_data = report["measurements"]["report_data"].as_str().unwrap();
+    assert!(
+        report_data.starts_with(&hex::encode("Hello, world!")),
+        "{report_data}"
+    );
+    assert!(report["measurements"]["mr_enclave"].is_string());
+}
+
+#[test]
+#[ignore = "needs the TDX parser and verifier from main"]
+fn outdated_v5_quote_is_rejected_with_no_matching_tcb_level() {
+    let (q, c) = (
+        vector("tdx/tdx_quote_outdated"),
+        vector("tdx/tdx_quote_outdated_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, "1774003274");
+    args.push("--json");
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(report["verdict"], "rejected");
+    assert_eq!(error_kinds(&report), ["tcb_level_not_found"], "{report:#}");
+    // The quote parsed, so its (unverified) fields are still reported.
+    assert!(
+        report["measurements"]["mr_service_td"].is_string(),
+        "{report:#}"
+    );
+}
+
+#[test]
+#[ignore = "needs the TDX parser and verifier from main"]
+fn failed_verification_still_shows_the_fields_marked_unverified() {
+    let (q, c) = (
+        vector("tdx/tdx_quote_outdated"),
+        vector("tdx/tdx_quote_outdated_collateral.json"),
+    );
+    let output = run(&tdx_quote_args(&q, &c, "1774003274"));
+    let text = stdout(&output);
+    assert_eq!(code(&output), 1, "{text}");
+    assert!(text.starts_with("REJECTED"), "{text}");
+    assert!(text.contains("UNVERIFIED"), "{text}");
+    assert!(text.contains("tcb_level_not_found"), "{text}");
+}
+
+#[test]
+#[ignore = "needs the TDX parser, verifier and policy from main"]
+fn debug_td_is_rejected_by_the_default_policy() {
+    let (q, c) = (
+        vector("tdx/tdx_quote_4.dat"),
+        vector("tdx/DERIVED_dcapqvl_collateral_SPR_E4.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, "1688173200");
+    args.push("--json");
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(report["verified"], true, "{report:#}");
+    assert!(
+        error_kinds(&report).contains(&"debug_not_allowed".to_string()),
+        "{report:#}"
+    );
+}
+
+#[test]
+#[ignore = "needs the TDX parser, verifier and policy from main"]
+fn debug_td_is_accepted_by_a_policy_allowing_debug() {
+    let policy = temp_file("allow-debug.toml", b"[tdx]\nallow_debug = true\n");
+    let (q, c) = (
+        vector("tdx/tdx_quote_4.dat"),
+        vector("tdx/DERIVED_dcapqvl_collateral_SPR_E4.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, "1688173200");
+    args.extend(["--policy", &policy, "--json"]);
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 0, "{report:#}");
+    assert_eq!(report["tcb_status"], "UpToDate");
+}
+
+#[test]
+#[ignore = "needs the TDX parser and verifier from main"]
+fn hex_text_quote_is_accepted() {
+    let (q, c) = (
+        vector("tdx/quote_hex.txt"),
+        vector("tdx/quote_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, "1759388630");
+    args.push("--json");
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 0, "{report:#}");
+    assert_eq!(report["verdict"], "accepted");
+    assert_eq!(report["tcb_status"], "UpToDate");
+}
+
+#[test]
+#[ignore = "needs the TDX parser from main"]
+fn quote_that_does_not_parse_is_rejected_not_bad_input() {
+    let quote = std::fs::read(vector("tdx/tdx_quote")).unwrap();
+    let truncated = temp_file("truncated_quote", &quote[..600]);
+    let c = vector("tdx/tdx_quote_collateral.json");
+    let mut args = tdx_quote_args(&truncated, &c, TDX_AT);
+    args.push("--json");
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(error_kinds(&report), ["truncated"], "{report:#}");
+    assert_eq!(report["measurements"], serde_json::json!({}));
+}
+
+// ---------------------------------------------------------------------- SEV-SNP
+
+#[test]
+#[ignore = "needs the SNP parser and verifier from main"]
+fn milan_hex_report_is_accepted_with_its_vcek() {
+    let (r, v) = (vector("snp/report_milan.hex"), vector("snp/vcek_milan.der"));
+    // 2025-06-15, inside the VCEK's validity (2023-04-03..2030).
+    let output = run(&["snp", &r, "--vcek", &v, "--at", "1750000000", "--json"]);
+    let report = json(&output);
+    assert_eq!(code(&output), 0, "{report:#}");
+    assert_eq!(report["verdict"], "accepted");
+    assert_eq!(report["platform"], "snp");
+    assert_eq!(report["root"], "AMD ARK");
+    let report_bytes = hex::decode(
+        std::fs::read_to_string(vector("snp/report_milan.hex"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        report["measurements"]["measurement"],
+        hex::encode(&report_bytes[0x90..0xC0])
+    );
+    assert_eq!(report["details"]["generation"], "Milan");
+}
+
+#[test]
+#[ignore = "needs the SNP parser, verifier and policy from main"]
+fn debug_snp_guest_is_rejected_by_the_default_policy() {
+    let (r, v) = (vector("snp/attestation.bin"), vector("snp/vcek.testcer"));
+    // 2022-10-01, inside vcek.testcer's validity (2022-09-24..2029).
+    let output = run(&["snp", &r, "--vcek", &v, "--at", "1664582400", "--json"]);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(report["verified"], true, "{report:#}");
+    assert!(
+        error_kinds(&report).contains(&"debug_not_allowed".to_string()),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["measurements"]["report_data"]
+            .as_str()
+            .unwrap()
+            .get(..10),
+        Some("0102030405")
+    );
+}
+
+#[test]
+#[ignore = "needs the SNP parser and verifier from main"]
+fn snp_human_report_marks_a_bad_signature_and_keeps_the_fields() {
+    let text = std::fs::read_to_string(vector("snp/report_milan.hex")).unwrap();
+    let mut bytes = hex::decode(text.trim()).unwrap();
+    bytes[21] ^= 0x80;
+    let flipped = temp_file("flipped_milan.bin", &bytes);
+    let v = vector("snp/vcek_milan.der");
+    let output = run(&["snp", &flipped, "--vcek", &v, "--at", "1750000000"]);
+    let human = stdout(&output);
+    assert_eq!(code(&output), 1, "{human}");
+    assert!(human.starts_with("REJECTED"), "{human}");
+    assert!(human.contains("UNVERIFIED"), "{human}");
+    assert!(human.contains("report_signature_invalid"), "{human}");
+}
+
+// ---------------------------------------------------------------------- bad input (exit 2)
+
+#[test]
+fn missing_quote_file_is_bad_input() {
+    let c = vector("tdx/tdx_quote_collateral.json");
+    let output = run(&tdx_quote_args("/nonexistent/quote", &c, TDX_AT));
+    assert_eq!(code(&output), 2);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/quote"), "{stderr}");
+}
+
+#[test]
+fn missing_vcek_file_is_bad_input() {
+    let r = vector("snp/attestation.bin");
+    let output = run(&["snp", &r, "--vcek", "/nonexistent/vcek.der"]);
+    assert_eq!(code(&output), 2);
+}
+
+#[test]
+fn malformed_collateral_file_is_bad_input() {
+    let q = vector("tdx/tdx_quote");
+    let collateral = temp_file("bad_collateral.json", b"{\"not\": \"collateral\"");
+    let output = run(&tdx_quote_args(&q, &collateral, TDX_AT));
+    assert_eq!(code(&output), 2);
+}
+
+#[test]
+fn malformed_policy_file_is_bad_input() {
+    let policy = temp_file("bad_policy.toml", b"this is [ not toml");
+    let (q, c) = (
+        vector("tdx/tdx_quote"),
+        vector("tdx/tdx_quote_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, TDX_AT);
+    args.extend(["--policy", &policy]);
+    let output = run(&args);
+    assert_eq!(code(&output), 2);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("policy"), "{stderr}");
+}
+
+#[test]
+fn certificate_that_is_neither_der_nor_pem_is_bad_input() {
+    let r = vector("snp/attestation.bin");
+    let cert = temp_file("not_a_cert", b"hello");
+    let output = run(&["snp", &r, "--vcek", &cert]);
+    assert_eq!(code(&output), 2);
+}
+
+#[test]
+fn missing_required_argument_is_a_usage_error() {
+    let q = vector("tdx/tdx_quote");
+    let output = run(&["tdx", &q]);
+    assert_eq!(code(&output), 2);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--collateral"));
+}
+
+#[test]
+fn non_numeric_time_is_a_usage_error() {
+    let (q, c) = (
+        vector("tdx/tdx_quote"),
+        vector("tdx/tdx_quote_collateral.json"),
+    );
+    let output = run(&tdx_quote_args(&q, &c, "yesterday"));
+    assert_eq!(code(&output), 2);
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let output = run(&["tdx", "--help"]);
+    assert_eq!(code(&output), 0);
+    let text = stdout(&output);
+    for needle in ["0  accepted", "1  rejected", "2  the check could not run"] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+}
+
+// ---------------------------------------------------------------------- bench
+
+#[test]
+#[ignore = "needs the TDX parser and verifier from main"]
+fn bench_tdx_prints_cold_and_warm_rates() {
+    let (q, c) = (
+        vector("tdx/tdx_quote"),
+        vector("tdx/tdx_quote_collateral.json"),
+    );
+    let output = run(&[
+        "bench",
+        "tdx",
+        &q,
+        "--collateral",
+        &c,
+        "--at",
+        TDX_AT,
+        "--iterations",
+        "3",
+    ]);
+    let text = stdout(&output);
+    assert_eq!(code(&output), 0, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (line, label) in lines.iter().zip(["cold", "warm"]) {
+        let words: Vec<&str> = line.split(' ').collect();
+        assert_eq!(words.len(), 3, "{line}");
+        assert_eq!(words[0], label);
+        assert!(words[1].parse::<f64>().unwrap() > 0.0, "{line}");
+        assert_eq!(words[2], "verifications/s");
+    }
+}
+
+#[test]
+#[ignore = "needs the SNP parser and verifier from main"]
+fn bench_snp_prints_one_rate() {
+    let (r, v) = (vector("snp/report_milan.hex"), vector("snp/vcek_milan.der"));
+    let output = run(&[
+        "bench",
+        "snp",
+        &r,
+        "--vcek",
+        &v,
+        "--at",
+        "1750000000",
+        "--iterations",
+        "3",
+    ]);
+    let text = stdout(&output);
+    assert_eq!(code(&output), 0, "{text}");
+    let words: Vec<&str> = text.trim().split(' ').collect();
+    assert_eq!(words.len(), 3, "{text}");
+    assert_eq!(words[0], "verify");
+    assert!(words[1].parse::<f64>().unwrap() > 0.0, "{text}");
+    assert_eq!(words[2], "verifications/s");
+}
+
+#[test]
+fn bench_on_evidence_that_fails_verification_prints_no_rate() {
+    let quote = std::fs::read(vector("tdx/tdx_quote")).unwrap();
+    let truncated = temp_file("bench_truncated_quote", &quote[..100]);
+    let c = vector("tdx/tdx_quote_collateral.json");
+    let output = run(&[
+        "bench",
+        "tdx",
+        &truncated,
+        "--collateral",
+        &c,
+        "--at",
+        TDX_AT,
+        "--iterations",
+        "3",
+    ]);
+    assert_eq!(code(&output), 1);
+    assert!(!stdout(&output).contains("verifications/s"));
+}
