@@ -14,7 +14,7 @@ use cocoon_attestation::encoding::{binary_or_hex, der_or_pem_certificate, pem_ce
 use cocoon_attestation::policy::Policy;
 use cocoon_attestation::snp::report::{REPORT_LEN, SIGNED_LEN};
 use cocoon_attestation::snp::SnpReport;
-use cocoon_attestation::tdx::Quote;
+use cocoon_attestation::tdx::{Collateral, Quote};
 use cocoon_attestation::Subject;
 use std::path::PathBuf;
 
@@ -133,14 +133,19 @@ fn seed_quotes() -> Vec<(&'static str, Vec<u8>)> {
         ("sgx_quote", vector("tdx/sgx_quote")),
         ("tdx_quote_outdated (v5)", vector("tdx/tdx_quote_outdated")),
         ("tdx_quote_4.dat", vector("tdx/tdx_quote_4.dat")),
-        (
-            "tdx_prod_quote_SPR_E4.dat",
-            vector("tdx/tdx_prod_quote_SPR_E4.dat"),
-        ),
+        ("tdx_prod_quote_SPR_E4.dat (text tail removed)", spr_e4()),
         ("occlum_quote.dat", vector("tdx/occlum_quote.dat")),
         ("az_td_quote.bin", vector("tdx/az_td_quote.bin")),
         ("quote_hex.txt", hex_vector("tdx/quote_hex.txt")),
     ]
+}
+
+/// go-tdx-guest appended a line of text to this quote; the quote is what precedes it.
+fn spr_e4() -> Vec<u8> {
+    let raw = vector("tdx/tdx_prod_quote_SPR_E4.dat");
+    raw.strip_suffix(b"\nextra bytes(only for testing purpose)\n")
+        .expect("the known text tail")
+        .to_vec()
 }
 
 fn seed_reports() -> Vec<(&'static str, Vec<u8>)> {
@@ -174,7 +179,12 @@ fn check_parsed_quote(input: &[u8]) {
 #[test]
 fn quote_parser_survives_mutations_of_real_quotes() {
     let mut rng = XorShift(0x5eed_0001_c0c0_0001);
-    for (_, seed) in seed_quotes() {
+    let mut seeds = seed_quotes();
+    seeds.push((
+        "raw SPR_E4 with text tail",
+        vector("tdx/tdx_prod_quote_SPR_E4.dat"),
+    ));
+    for (_, seed) in seeds {
         check_parsed_quote(&seed);
         for _ in 0..400 {
             check_parsed_quote(&mutate(&mut rng, &seed));
@@ -270,7 +280,6 @@ fn encoding_helpers_survive_mutated_hex_and_pem() {
 }
 
 #[test]
-#[ignore = "needs the quote parser from main"]
 fn truncated_or_extended_real_quotes_are_rejected() {
     let mut rng = XorShift(0x5eed_0006);
     for (name, seed) in seed_quotes() {
@@ -292,4 +301,33 @@ fn truncated_or_extended_real_quotes_are_rejected() {
             assert!(Quote::parse(&extended).is_err(), "{name} + {tail:?} parsed");
         }
     }
+}
+
+#[test]
+fn collateral_json_decoder_survives_mutations_of_real_collateral() {
+    let seeds = [
+        "tdx/tdx_quote_collateral.json",
+        "tdx/sgx_quote_collateral.json",
+        "tdx/tdx_quote_outdated_collateral.json",
+        "tdx/quote_collateral.json",
+        "tdx/DERIVED_dcapqvl_collateral_SPR_E4.json",
+    ];
+    let mut rng = XorShift(0x5eed_0007);
+    for name in seeds {
+        let seed = vector(name);
+        assert!(Collateral::from_json(&seed).is_ok(), "{name}");
+        // Cut into the JSON itself, not its trailing newline.
+        let end = seed.trim_ascii_end().len();
+        for cut in [0, 1, end / 2, end - 1] {
+            assert!(
+                Collateral::from_json(&seed[..cut]).is_err(),
+                "{name} truncated to {cut} bytes decoded"
+            );
+        }
+        for _ in 0..150 {
+            let _ = Collateral::from_json(&mutate(&mut rng, &seed));
+        }
+    }
+    let oversized = vec![b' '; Collateral::MAX_SIZE + 1];
+    assert!(Collateral::from_json(&oversized).is_err());
 }

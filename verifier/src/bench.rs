@@ -152,7 +152,7 @@ pub fn compare(
     };
     let quote = read(TDX_QUOTE)?;
     let collateral_json = read(TDX_COLLATERAL)?;
-    let collateral = crate::collateral_from_json(&collateral_json)
+    let collateral = Collateral::from_json(&collateral_json)
         .map_err(|e| format!("{TDX_COLLATERAL}: {}", e.message()))?;
     let snp_report =
         binary_or_hex(&read(SNP_REPORT)?, Subject::SnpReport).map_err(|e| e.message())?;
@@ -306,7 +306,7 @@ mod tests {
     fn dcap_qvl_baseline_accepts_the_benchmarked_quote() {
         let quote = std::fs::read(vectors().join(TDX_QUOTE)).unwrap();
         let json = std::fs::read(vectors().join(TDX_COLLATERAL)).unwrap();
-        let collateral = crate::collateral_from_json(&json).unwrap();
+        let collateral = Collateral::from_json(&json).unwrap();
         let elapsed = time_dcap_qvl(&quote, &collateral.inner, TDX_AT as u64, 1);
         assert!(elapsed.is_ok(), "{elapsed:?}");
     }

@@ -307,7 +307,7 @@ pub fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, BadInput> {
 
 fn load_collateral(path: &Path) -> Result<Collateral, BadInput> {
     let bytes = read_file(path, "collateral")?;
-    collateral_from_json(&bytes).map_err(|e| {
+    Collateral::from_json(&bytes).map_err(|e| {
         BadInput(format!(
             "collateral file {}: [{}] {}",
             path.display(),
@@ -358,14 +358,4 @@ fn load_chain(path: &Path) -> Result<Vec<u8>, BadInput> {
         ))
     })?;
     Ok(bytes)
-}
-
-// Until `Collateral::from_json` lands in the library: the same JSON layout, decoded directly.
-fn collateral_from_json(bytes: &[u8]) -> cocoon_attestation::Result<Collateral> {
-    serde_json::from_slice(bytes)
-        .map(|inner| Collateral { inner })
-        .map_err(|e| cocoon_attestation::Error::Malformed {
-            subject: Subject::Collateral,
-            reason: e.to_string(),
-        })
 }

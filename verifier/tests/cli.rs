@@ -231,7 +231,6 @@ fn hex_text_quote_is_accepted() {
 }
 
 #[test]
-#[ignore = "needs the TDX parser from main"]
 fn quote_that_does_not_parse_is_rejected_not_bad_input() {
     let quote = std::fs::read(vector("tdx/tdx_quote")).unwrap();
     let truncated = temp_file("truncated_quote", &quote[..600]);
