@@ -220,7 +220,7 @@ impl Report {
                 fmt_time(until)
             );
         }
-        write_fields(&mut out, &self.details);
+        write_fields(&mut out, &self.details, "");
 
         if self.parsed {
             let heading = if self.verified {
@@ -229,7 +229,7 @@ impl Report {
                 "measurements (UNVERIFIED: the evidence failed verification; do not trust these values)"
             };
             let _ = writeln!(out, "\n{heading}");
-            write_fields(&mut out, &self.measurements);
+            write_fields(&mut out, &self.measurements, "  ");
         } else {
             let _ = writeln!(out, "\nthe evidence did not parse: no fields to show");
         }
@@ -249,9 +249,15 @@ impl Report {
     }
 }
 
-fn write_fields(out: &mut String, fields: &[Field]) {
+fn write_fields(out: &mut String, fields: &[Field], indent: &str) {
+    let width = 20usize.saturating_sub(indent.len());
     for field in fields {
-        let _ = write!(out, "  {:<18}{}", field.key, field.display_value());
+        let _ = write!(
+            out,
+            "{indent}{:<width$}{}",
+            field.key,
+            field.display_value()
+        );
         if let Some(decoded) = &field.decoded {
             let _ = write!(out, "  ({decoded})");
         }
