@@ -33,9 +33,8 @@ unhex snp_report_parse report_milan.bin "$s/report_milan.hex"
 seed collateral_json "$t"/*collateral*.json
 
 mkdir -p "$here/corpus/policy_toml"
-find "$here/.." -name '*.toml' -path '*polic*' -not -path '*/target/*' -not -path '*/fuzz/*' \
-  -exec cp {} "$here/corpus/policy_toml/" \;
-printf '[tdx]\nallow_debug = true\n' > "$here/corpus/policy_toml/minimal.toml"
+for f in "$here"/../docs/examples/*.toml; do [ -f "$f" ] && cp "$f" "$here/corpus/policy_toml/"; done
+printf "version = 1\n[tdx]\nallow_debug = true\n" > "$here/corpus/policy_toml/minimal.toml"
 
 seed evidence_encoding "$t/quote_hex.txt" "$t/trusted_root.pem" "$s/ask_ark_milan.pem" \
   "$s/milan_ask_ark_asvk.pem" "$s/vcek_milan.der" "$s/report_milan.hex"

@@ -232,9 +232,9 @@ fn snp_report_of_any_other_length_is_rejected() {
 #[test]
 fn policy_parser_survives_mutated_toml() {
     let seeds: [&[u8]; 4] = [
-        b"[tdx]\nallow_debug = true\nmrtd = [\"00\"]\n",
-        b"[snp]\nmeasurement = [\"ab\"]\nvmpl_max = 0\n",
-        b"[tdx]\nallowed_tcb_statuses = [\"UpToDate\"]\n[snp]\nallow_debug = false\n",
+        b"version = 1\n[tdx]\nallow_debug = true\nmrtd = [\"00\"]\n",
+        b"version = 1\n[snp]\nmeasurement = [\"ab\"]\nvmpl_max = 0\n",
+        b"version = 1\n[tdx]\nallowed_tcb_statuses = [\"UpToDate\"]\n[snp]\nallow_debug = false\n",
         b"",
     ];
     let mut rng = XorShift(0x5eed_0004);

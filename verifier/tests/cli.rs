@@ -201,7 +201,10 @@ fn debug_td_is_rejected_by_the_default_policy() {
 #[test]
 #[ignore = "needs the TDX parser, verifier and policy from main"]
 fn debug_td_is_accepted_by_a_policy_allowing_debug() {
-    let policy = temp_file("allow-debug.toml", b"[tdx]\nallow_debug = true\n");
+    let policy = temp_file(
+        "allow-debug.toml",
+        b"version = 1\n[tdx]\nallow_debug = true\n",
+    );
     let (q, c) = (
         vector("tdx/tdx_quote_4.dat"),
         vector("tdx/DERIVED_dcapqvl_collateral_SPR_E4.json"),
