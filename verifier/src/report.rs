@@ -163,9 +163,9 @@ impl Report {
                 .collect(),
             collateral_valid_from: self.collateral_valid_from,
             collateral_valid_until: self.collateral_valid_until,
-            details: FieldMap(&self.details, false),
-            measurements: FieldMap(&self.measurements, false),
-            decoded: FieldMap(&self.measurements, true),
+            details: FieldMap(&self.details),
+            measurements: FieldMap(&self.measurements),
+            decoded: Decoded(&self.details, &self.measurements),
         };
         // Serializing plain strings, numbers and maps with string keys cannot fail.
         serde_json::to_string_pretty(&json).unwrap_or_default()
@@ -250,11 +250,11 @@ impl Report {
 }
 
 fn write_fields(out: &mut String, fields: &[Field], indent: &str) {
-    let width = 20usize.saturating_sub(indent.len());
+    let width = 19usize.saturating_sub(indent.len());
     for field in fields {
         let _ = write!(
             out,
-            "{indent}{:<width$}{}",
+            "{indent}{:<width$} {}",
             field.key,
             field.display_value()
         );
@@ -286,23 +286,32 @@ struct JsonReport<'a> {
     collateral_valid_until: Option<i64>,
     details: FieldMap<'a>,
     measurements: FieldMap<'a>,
-    decoded: FieldMap<'a>,
+    decoded: Decoded<'a>,
 }
 
-/// Fields as a JSON object in their own order (values, or the decodings where `.1`).
-struct FieldMap<'a>(&'a [Field], bool);
+/// The decodings of details and measurements, as one JSON object.
+struct Decoded<'a>(&'a [Field], &'a [Field]);
+
+impl Serialize for Decoded<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for field in self.0.iter().chain(self.1) {
+            if let Some(decoded) = &field.decoded {
+                map.serialize_entry(field.key, decoded)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Fields as a JSON object in their own order.
+struct FieldMap<'a>(&'a [Field]);
 
 impl Serialize for FieldMap<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         for field in self.0 {
-            if self.1 {
-                if let Some(decoded) = &field.decoded {
-                    map.serialize_entry(field.key, decoded)?;
-                }
-            } else {
-                map.serialize_entry(field.key, &field.value)?;
-            }
+            map.serialize_entry(field.key, &field.value)?;
         }
         map.end()
     }

@@ -4,7 +4,9 @@ use crate::report::{Field, Platform, Report};
 use crate::tdx::flag_names;
 use cocoon_attestation::encoding::binary_or_hex;
 use cocoon_attestation::policy::Policy;
-use cocoon_attestation::snp::{SigningKey, SnpReport, SnpVerifier, TcbParts, VerifiedSnpReport};
+use cocoon_attestation::snp::{
+    Generation, SigningKey, SnpReport, SnpVerifier, TcbParts, TcbVersion,
+};
 use cocoon_attestation::Subject;
 
 /// Decodes, parses and verifies a report with its VCEK/VLEK (DER) and optional PEM chain, then
@@ -28,18 +30,25 @@ pub fn check(
         };
     out.parsed = true;
     out.details = report_details(&report);
-    out.measurements = report_fields(&report);
 
     let verified = match verifier.verify(&report, signer_der, chain_pem, now) {
         Ok(verified) => verified,
         Err(e) => {
+            // Unverified: the TCBs are decoded by the generation the report claims (v3+).
+            if let Some(generation) = report.cpuid_generation() {
+                out.details
+                    .push(Field::text("generation", generation.as_str()).decoded("from CPUID"));
+            }
+            out.measurements = report_fields(&report, report.cpuid_generation());
             out.errors.push(e);
             return out;
         }
     };
     out.verified = true;
     out.root = Some(verified.root);
-    out.details.extend(verified_details(&verified));
+    out.details
+        .push(Field::text("generation", verified.generation.as_str()));
+    out.measurements = report_fields(&report, Some(verified.generation));
     out.errors = policy.evaluate_snp(&verified).failures;
     out
 }
@@ -81,19 +90,16 @@ fn report_details(r: &SnpReport) -> Vec<Field> {
     details
 }
 
-fn verified_details(v: &VerifiedSnpReport) -> Vec<Field> {
-    vec![
-        Field::text("generation", v.generation.as_str()),
-        Field::text("verified_signing_key", signing_key(v.signing_key)),
-        Field::text("reported_tcb_parts", tcb_parts(&v.reported_tcb)),
-        Field::text("current_tcb_parts", tcb_parts(&v.current_tcb)),
-        Field::text("committed_tcb_parts", tcb_parts(&v.committed_tcb)),
-        Field::text("launch_tcb_parts", tcb_parts(&v.launch_tcb)),
-    ]
-}
-
 /// Every measured field of the report, by name.
-pub fn report_fields(r: &SnpReport) -> Vec<Field> {
+/// TCB versions are decoded into SPLs when the generation is known (Turin's layout differs).
+pub fn report_fields(r: &SnpReport, generation: Option<Generation>) -> Vec<Field> {
+    let tcb = |key: &'static str, version: TcbVersion| {
+        let field = Field::reg64(key, version.raw);
+        match generation {
+            Some(g) => field.decoded(tcb_parts(&version.parts(g))),
+            None => field,
+        }
+    };
     let mut fields = vec![
         Field::hex("measurement", &r.measurement),
         Field::hex("report_data", &r.report_data),
@@ -105,10 +111,10 @@ pub fn report_fields(r: &SnpReport) -> Vec<Field> {
         Field::reg64("policy", r.policy.0).decoded(guest_policy(r.policy.0)),
         Field::num("vmpl", r.vmpl),
         Field::num("guest_svn", r.guest_svn),
-        Field::reg64("reported_tcb", r.reported_tcb.raw),
-        Field::reg64("current_tcb", r.current_tcb.raw),
-        Field::reg64("committed_tcb", r.committed_tcb.raw),
-        Field::reg64("launch_tcb", r.launch_tcb.raw),
+        tcb("reported_tcb", r.reported_tcb),
+        tcb("current_tcb", r.current_tcb),
+        tcb("committed_tcb", r.committed_tcb),
+        tcb("launch_tcb", r.launch_tcb),
         Field::hex("chip_id", &r.chip_id),
         Field::hex("report_id", &r.report_id),
         Field::hex("report_id_ma", &r.report_id_ma),

@@ -77,7 +77,6 @@ fn tdx_quote_args<'a>(quote: &'a str, collateral: &'a str, at: &'a str) -> Vec<&
 // ---------------------------------------------------------------------- TDX / SGX
 
 #[test]
-#[ignore = "needs the TDX parser and verifier from main"]
 fn tdx_quote_is_accepted_up_to_date_with_its_mrtd() {
     let (q, c) = (
         vector("tdx/tdx_quote"),
@@ -102,7 +101,6 @@ fn tdx_quote_is_accepted_up_to_date_with_its_mrtd() {
 }
 
 #[test]
-#[ignore = "needs the TDX parser and verifier from main"]
 fn tdx_human_report_leads_with_the_verdict_and_shows_the_mrtd() {
     let (q, c) = (
         vector("tdx/tdx_quote"),
@@ -118,7 +116,6 @@ fn tdx_human_report_leads_with_the_verdict_and_shows_the_mrtd() {
 }
 
 #[test]
-#[ignore = "needs the TDX parser and verifier from main"]
 fn sgx_quote_is_accepted_with_both_advisories() {
     let (q, c) = (
         vector("tdx/sgx_quote"),
@@ -144,7 +141,6 @@ fn sgx_quote_is_accepted_with_both_advisories() {
 }
 
 #[test]
-#[ignore = "needs the TDX parser and verifier from main"]
 fn outdated_v5_quote_is_rejected_with_no_matching_tcb_level() {
     let (q, c) = (
         vector("tdx/tdx_quote_outdated"),
@@ -165,7 +161,6 @@ fn outdated_v5_quote_is_rejected_with_no_matching_tcb_level() {
 }
 
 #[test]
-#[ignore = "needs the TDX parser and verifier from main"]
 fn failed_verification_still_shows_the_fields_marked_unverified() {
     let (q, c) = (
         vector("tdx/tdx_quote_outdated"),
@@ -180,7 +175,6 @@ fn failed_verification_still_shows_the_fields_marked_unverified() {
 }
 
 #[test]
-#[ignore = "needs the TDX parser, verifier and policy from main"]
 fn debug_td_is_rejected_by_the_default_policy() {
     let (q, c) = (
         vector("tdx/tdx_quote_4.dat"),
@@ -199,7 +193,6 @@ fn debug_td_is_rejected_by_the_default_policy() {
 }
 
 #[test]
-#[ignore = "needs the TDX parser, verifier and policy from main"]
 fn debug_td_is_accepted_by_a_policy_allowing_debug() {
     let policy = temp_file(
         "allow-debug.toml",
@@ -218,7 +211,6 @@ fn debug_td_is_accepted_by_a_policy_allowing_debug() {
 }
 
 #[test]
-#[ignore = "needs the TDX parser and verifier from main"]
 fn hex_text_quote_is_accepted() {
     let (q, c) = (
         vector("tdx/quote_hex.txt"),
@@ -250,7 +242,6 @@ fn quote_that_does_not_parse_is_rejected_not_bad_input() {
 // ---------------------------------------------------------------------- SEV-SNP
 
 #[test]
-#[ignore = "needs the SNP parser and verifier from main"]
 fn milan_hex_report_is_accepted_with_its_vcek() {
     let (r, v) = (vector("snp/report_milan.hex"), vector("snp/vcek_milan.der"));
     // 2025-06-15, inside the VCEK's validity (2023-04-03..2030).
@@ -274,7 +265,6 @@ fn milan_hex_report_is_accepted_with_its_vcek() {
 }
 
 #[test]
-#[ignore = "needs the SNP parser, verifier and policy from main"]
 fn debug_snp_guest_is_rejected_by_the_default_policy() {
     let (r, v) = (vector("snp/attestation.bin"), vector("snp/vcek.testcer"));
     // 2022-10-01, inside vcek.testcer's validity (2022-09-24..2029).
@@ -296,7 +286,6 @@ fn debug_snp_guest_is_rejected_by_the_default_policy() {
 }
 
 #[test]
-#[ignore = "needs the SNP parser and verifier from main"]
 fn snp_human_report_marks_a_bad_signature_and_keeps_the_fields() {
     let text = std::fs::read_to_string(vector("snp/report_milan.hex")).unwrap();
     let mut bytes = hex::decode(text.trim()).unwrap();
@@ -391,7 +380,6 @@ fn help_documents_the_exit_codes() {
 // ---------------------------------------------------------------------- bench
 
 #[test]
-#[ignore = "needs the TDX parser and verifier from main"]
 fn bench_tdx_prints_cold_and_warm_rates() {
     let (q, c) = (
         vector("tdx/tdx_quote"),
@@ -422,7 +410,6 @@ fn bench_tdx_prints_cold_and_warm_rates() {
 }
 
 #[test]
-#[ignore = "needs the SNP parser and verifier from main"]
 fn bench_snp_prints_one_rate() {
     let (r, v) = (vector("snp/report_milan.hex"), vector("snp/vcek_milan.der"));
     let output = run(&[
