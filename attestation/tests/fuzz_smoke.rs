@@ -210,6 +210,12 @@ fn snp_report_of_any_other_length_is_rejected() {
     let mut rng = XorShift(0x5eed_0003);
     for (name, seed) in seed_reports() {
         assert_eq!(seed.len(), REPORT_LEN, "{name}");
+        let report = SnpReport::parse(&seed).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(
+            report.signed_bytes.as_slice(),
+            &seed[..SIGNED_LEN],
+            "{name}"
+        );
         for cut in [0, 1, SIGNED_LEN, REPORT_LEN - 1] {
             let err = SnpReport::parse(&seed[..cut]);
             assert!(err.is_err(), "{name} truncated to {cut} parsed");
@@ -237,9 +243,25 @@ fn policy_parser_survives_mutated_toml() {
         b"version = 1\n[tdx]\nallowed_tcb_statuses = [\"UpToDate\"]\n[snp]\nallow_debug = false\n",
         b"",
     ];
+    let examples: Vec<Vec<u8>> = ["default", "policy", "tdx", "sgx", "snp"]
+        .iter()
+        .map(|name| {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../docs/examples")
+                .join(format!("{name}.toml"));
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        })
+        .collect();
+    for (example, name) in examples
+        .iter()
+        .zip(["default", "policy", "tdx", "sgx", "snp"])
+    {
+        let text = std::str::from_utf8(example).unwrap();
+        assert!(Policy::from_toml(text).is_ok(), "docs/examples/{name}.toml");
+    }
     let mut rng = XorShift(0x5eed_0004);
     let mut parsed_text = 0usize;
-    for seed in seeds {
+    for seed in seeds.into_iter().chain(examples.iter().map(Vec::as_slice)) {
         let _ = Policy::from_toml(std::str::from_utf8(seed).unwrap());
         for _ in 0..300 {
             let mutated = mutate(&mut rng, seed);
