@@ -239,6 +239,104 @@ fn quote_that_does_not_parse_is_rejected_not_bad_input() {
     assert_eq!(report["measurements"], serde_json::json!({}));
 }
 
+#[test]
+fn without_at_the_current_time_applies_and_the_2025_collateral_has_expired() {
+    let (q, c) = (
+        vector("tdx/tdx_quote"),
+        vector("tdx/tdx_quote_collateral.json"),
+    );
+    let output = run(&["tdx", &q, "--collateral", &c, "--json"]);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(error_kinds(&report), ["collateral_expired"], "{report:#}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let at = report["verification_time"].as_i64().unwrap();
+    assert!((now - at).abs() < 600, "verification_time {at}, now {now}");
+}
+
+#[test]
+fn quote_checked_before_its_collateral_window_is_rejected_as_not_yet_valid() {
+    let (q, c) = (
+        vector("tdx/tdx_quote"),
+        vector("tdx/tdx_quote_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, "1700000000");
+    args.push("--json");
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(
+        error_kinds(&report),
+        ["collateral_not_yet_valid"],
+        "{report:#}"
+    );
+}
+
+#[test]
+fn policy_pinning_other_mrtd_and_rtmr0_reports_both_failures() {
+    let policy = format!(
+        "version = 1\n[tdx]\nmrtd = [\"{}\"]\nrtmr0 = [\"{}\"]\n",
+        "00".repeat(48),
+        "11".repeat(48)
+    );
+    let policy = temp_file("pin-other.toml", policy.as_bytes());
+    let (q, c) = (
+        vector("tdx/tdx_quote"),
+        vector("tdx/tdx_quote_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, TDX_AT);
+    args.extend(["--policy", &policy, "--json"]);
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(report["verified"], true);
+    assert_eq!(
+        error_kinds(&report),
+        ["measurement_not_allowed", "measurement_not_allowed"],
+        "{report:#}"
+    );
+    let messages = report["errors"].to_string();
+    assert!(
+        messages.contains("mrtd") && messages.contains("rtmr0"),
+        "{messages}"
+    );
+}
+
+#[test]
+fn example_policy_pinning_the_quote_accepts_it() {
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/tdx.toml");
+    let policy = policy.to_string_lossy().into_owned();
+    let (q, c) = (
+        vector("tdx/tdx_quote"),
+        vector("tdx/tdx_quote_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, TDX_AT);
+    args.extend(["--policy", &policy]);
+    let output = run(&args);
+    let text = stdout(&output);
+    assert_eq!(code(&output), 0, "{text}");
+    assert!(text.starts_with("ACCEPTED"), "{text}");
+}
+
+#[test]
+fn tdx_only_policy_refuses_sgx_evidence() {
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/tdx.toml");
+    let policy = policy.to_string_lossy().into_owned();
+    let (q, c) = (
+        vector("tdx/sgx_quote"),
+        vector("tdx/sgx_quote_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, "1752919277");
+    args.extend(["--policy", &policy, "--json"]);
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(error_kinds(&report), ["platform_not_allowed"], "{report:#}");
+}
+
 // ---------------------------------------------------------------------- SEV-SNP
 
 #[test]
@@ -300,6 +398,70 @@ fn snp_human_report_marks_a_bad_signature_and_keeps_the_fields() {
     assert!(human.contains("report_signature_invalid"), "{human}");
 }
 
+#[test]
+fn explicit_milan_chain_is_accepted_and_a_genoa_chain_is_a_generation_mismatch() {
+    let (r, v) = (vector("snp/report_milan.hex"), vector("snp/vcek_milan.der"));
+    let milan = vector("snp/ask_ark_milan.pem");
+    let output = run(&[
+        "snp",
+        &r,
+        "--vcek",
+        &v,
+        "--chain",
+        &milan,
+        "--at",
+        "1750000000",
+        "--json",
+    ]);
+    assert_eq!(code(&output), 0, "{}", stdout(&output));
+    let genoa = vector("snp/ask_ark_genoa.pem");
+    let output = run(&[
+        "snp",
+        &r,
+        "--vcek",
+        &v,
+        "--chain",
+        &genoa,
+        "--at",
+        "1750000000",
+        "--json",
+    ]);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(error_kinds(&report), ["generation_mismatch"], "{report:#}");
+}
+
+#[test]
+fn pem_vcek_given_as_vlek_is_accepted() {
+    let der = std::fs::read(vector("snp/vcek_milan.der")).unwrap();
+    let pem = pem::encode(&pem::Pem::new("CERTIFICATE", der));
+    let cert = temp_file("vcek_milan.pem", pem.as_bytes());
+    let r = vector("snp/report_milan.hex");
+    let output = run(&["snp", &r, "--vlek", &cert, "--at", "1750000000"]);
+    assert_eq!(code(&output), 0, "{}", stdout(&output));
+}
+
+#[test]
+fn truncated_snp_report_is_rejected_with_its_parse_error() {
+    let report = std::fs::read(vector("snp/attestation.bin")).unwrap();
+    let short = temp_file("short_report.bin", &report[..1000]);
+    let v = vector("snp/vcek.testcer");
+    let output = run(&["snp", &short, "--vcek", &v, "--at", "1664582400", "--json"]);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(error_kinds(&report), ["truncated"], "{report:#}");
+}
+
+#[test]
+fn snp_checked_after_the_vcek_expired_is_rejected() {
+    let (r, v) = (vector("snp/report_milan.hex"), vector("snp/vcek_milan.der"));
+    // 2040-01-01: after the VCEK's notAfter (2030).
+    let output = run(&["snp", &r, "--vcek", &v, "--at", "2208988800", "--json"]);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(error_kinds(&report), ["certificate_expired"], "{report:#}");
+}
+
 // ---------------------------------------------------------------------- bad input (exit 2)
 
 #[test]
@@ -346,6 +508,14 @@ fn certificate_that_is_neither_der_nor_pem_is_bad_input() {
     let r = vector("snp/attestation.bin");
     let cert = temp_file("not_a_cert", b"hello");
     let output = run(&["snp", &r, "--vcek", &cert]);
+    assert_eq!(code(&output), 2);
+}
+
+#[test]
+fn chain_file_without_certificates_is_bad_input() {
+    let (r, v) = (vector("snp/report_milan.hex"), vector("snp/vcek_milan.der"));
+    let chain = temp_file("empty_chain.pem", b"no certificates here\n");
+    let output = run(&["snp", &r, "--vcek", &v, "--chain", &chain]);
     assert_eq!(code(&output), 2);
 }
 
