@@ -109,25 +109,33 @@ struct SnpArgs {
 enum BenchCommand {
     /// TDX/SGX quote verifications per second, cold (empty cache) and warm (cache filled).
     Tdx {
+        /// The quote (raw binary or hex text).
         quote: PathBuf,
+        /// Collateral JSON (dcap-qvl QuoteCollateralV3 layout).
         #[arg(long)]
         collateral: PathBuf,
         /// Verification time in unix seconds (default: now).
         #[arg(long, allow_negative_numbers = true)]
         at: Option<i64>,
-        #[arg(long, default_value_t = 1000)]
+        /// Timed verifications per measurement.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         iterations: u32,
     },
     /// SEV-SNP report verifications per second.
     Snp {
+        /// The attestation report (raw binary or hex text).
         report: PathBuf,
+        /// The VCEK or VLEK certificate (DER or PEM).
         #[arg(long, visible_alias = "vlek")]
         vcek: PathBuf,
+        /// PEM bundle with the ASK/ASVK (and ARK); default: the embedded AMD roots.
         #[arg(long)]
         chain: Option<PathBuf>,
+        /// Verification time in unix seconds (default: now).
         #[arg(long, allow_negative_numbers = true)]
         at: Option<i64>,
-        #[arg(long, default_value_t = 1000)]
+        /// Timed verifications per measurement.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         iterations: u32,
     },
     /// Ours vs dcap-qvl and sev in one process, interleaved (used by scripts/bench).
@@ -136,9 +144,9 @@ enum BenchCommand {
         /// The shared/vectors directory.
         #[arg(long)]
         vectors: PathBuf,
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
         iterations: u32,
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
         rounds: u32,
     },
 }

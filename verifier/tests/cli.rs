@@ -621,3 +621,24 @@ fn bench_on_evidence_that_fails_verification_prints_no_rate() {
     assert_eq!(code(&output), 1);
     assert!(!stdout(&output).contains("verifications/s"));
 }
+
+#[test]
+fn bench_with_zero_iterations_is_a_usage_error() {
+    let (q, c) = (
+        vector("tdx/tdx_quote"),
+        vector("tdx/tdx_quote_collateral.json"),
+    );
+    let output = run(&[
+        "bench",
+        "tdx",
+        &q,
+        "--collateral",
+        &c,
+        "--at",
+        TDX_AT,
+        "--iterations",
+        "0",
+    ]);
+    assert_eq!(code(&output), 2);
+    assert!(stdout(&output).is_empty());
+}
