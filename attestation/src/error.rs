@@ -463,6 +463,122 @@ impl Error {
                 "evidence is from the simulated TEE and the policy does not name the simulated root"
                     .into()
             }
+            UnsupportedQuoteVersion(v) => format!("unsupported quote version {v}"),
+            UnsupportedTeeType(t) => format!("unsupported TEE type {t:#x}"),
+            QuoteVersionTeeTypeMismatch { version, tee_type } => {
+                format!("quote version {version} does not fit TEE type {tee_type:#x} (SGX: v3, TDX: v4/v5)")
+            }
+            UnsupportedAttestationKeyType(t) => {
+                format!("unsupported attestation key type {t} (only 2, ECDSA-256 with P-256)")
+            }
+            UnsupportedBodyType(t) => format!("unsupported quote body type {t}"),
+            UnsupportedCertificationDataType(t) => {
+                format!("unsupported certification data type {t}")
+            }
+            UnknownQeVendorId(id) => format!("unknown QE vendor id {}", hex::encode(id)),
+            ReservedFieldNonZero { subject, field } => {
+                format!("reserved field {field} of the {subject} is not zero")
+            }
+            SignatureMalformed { subject } => format!("malformed ECDSA signature in the {subject}"),
+            UntrustedRoot { subject } => {
+                format!("the {subject} does not chain to a trusted root")
+            }
+            RootKeyIdMismatch { expected, actual } => {
+                format!("root public key id {actual} is not the pinned {expected}")
+            }
+            CertificateSignatureInvalid { subject, position } => format!(
+                "signature of certificate {position} (0 = leaf) of the {subject} is invalid"
+            ),
+            CertificateChainInvalid { subject, reason } => format!("invalid {subject}: {reason}"),
+            CertificateMalformed { subject, reason } => {
+                format!("malformed certificate in the {subject}: {reason}")
+            }
+            CertificateRevoked { subject, serial } => {
+                format!("certificate with serial {serial} in the {subject} is revoked")
+            }
+            CrlInvalid { subject, reason } => format!("invalid {subject}: {reason}"),
+            CollateralSignatureInvalid { subject } => {
+                format!("signature of the {subject} is invalid")
+            }
+            CollateralMismatch { subject, reason } => {
+                format!("the {subject} does not fit the quote: {reason}")
+            }
+            FmspcMismatch { pck, tcb_info } => {
+                format!("FMSPC {pck} of the PCK certificate differs from the TCB info's {tcb_info}")
+            }
+            PceIdMismatch { pck, other } => {
+                format!("PCE-ID {pck} of the PCK certificate differs from {other}")
+            }
+            QeIdentityMismatch { field } => {
+                format!("the QE report's {field} does not match the QE identity")
+            }
+            QeTcbLevelNotFound { isv_svn } => {
+                format!("QE ISVSVN {isv_svn} is below every QE identity TCB level")
+            }
+            TdxModuleIdentityMismatch { field } => {
+                format!("{field} does not match the TDX module identity of the TCB info")
+            }
+            UnknownTcbStatus(s) => format!("unknown TCB status {s:?}"),
+            UnsupportedReportVersion(v) => format!("unsupported SEV-SNP report version {v}"),
+            UnsupportedSignatureAlgorithm(a) => {
+                format!(
+                    "unsupported report signature algorithm {a} (only 1, ECDSA P-384 with SHA-384)"
+                )
+            }
+            SigningKeyMismatch { reason } => format!("signing key mismatch: {reason}"),
+            UnknownProcessorGeneration { reason } => {
+                format!("unknown processor generation: {reason}")
+            }
+            GenerationMismatch { expected, actual } => {
+                format!("certificate chain is for {actual}, the evidence is from {expected}")
+            }
+            TcbVersionMismatch {
+                field,
+                report,
+                certificate,
+            } => format!(
+                "reported TCB {field} SPL {report} differs from the certificate's {certificate}"
+            ),
+            TcbOrderingViolated { reason } => format!("TCB ordering violated: {reason}"),
+            PolicyInvalid { reason } => format!("invalid policy: {reason}"),
+            EmptyAllowlist { field } => {
+                format!("policy {field} is an empty allowlist: nothing can satisfy it")
+            }
+            MeasurementNotAllowed { field, actual } => {
+                format!("{actual} is not in the policy's allowlist {field}")
+            }
+            ValueMismatch {
+                field,
+                expected,
+                actual,
+            } => {
+                format!("{field} is {actual}, the policy requires {expected}")
+            }
+            BelowMinimum {
+                field,
+                minimum,
+                actual,
+            } => {
+                format!("{field} is {actual}, below the policy minimum {minimum}")
+            }
+            AboveMaximum {
+                field,
+                maximum,
+                actual,
+            } => {
+                format!("{field} is {actual}, above the policy maximum {maximum}")
+            }
+            TcbStatusNotAllowed { status } => {
+                format!("TCB status {status} is not allowed by the policy")
+            }
+            AdvisoryNotAllowed { id } => format!("advisory {id} is not allowed by the policy"),
+            FeatureNotAllowed { feature } => {
+                format!("{feature} is enabled and the policy forbids it")
+            }
+            PlatformNotAllowed { platform } => {
+                format!("the policy has no section for platform {platform}")
+            }
+            #[allow(unreachable_patterns)]
             other => format!("{other:?}"),
         }
     }

@@ -103,3 +103,30 @@ fn a_sim_build_parses_a_policy_allowing_simulated_evidence() {
     assert!(p.allow_simulated());
     assert_ne!(p.digest(), Policy::default().digest());
 }
+
+/// Every key of the schema (the canonical form of the full example writes each one) is
+/// documented in docs/policy.md and spelt out in the full example.
+#[test]
+fn every_key_is_documented_and_in_the_full_example() {
+    let example_text = example("policy.toml");
+    let canonical = Policy::from_toml(&example_text).unwrap().to_toml().unwrap();
+    let docs = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/policy.md"),
+    )
+    .unwrap();
+    let keys: Vec<&str> = canonical
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
+        .collect();
+    assert!(keys.len() > 40, "{keys:?}");
+    for key in keys {
+        assert!(
+            docs.contains(&format!("`{key}`")) || key.starts_with("rtmr"),
+            "docs/policy.md lacks `{key}`"
+        );
+        assert!(
+            example_text.contains(&format!("\n{key} = ")),
+            "docs/examples/policy.toml lacks {key}"
+        );
+    }
+}

@@ -441,62 +441,69 @@ fn per_second(iterations: u32, f: impl Fn()) -> f64 {
 }
 
 /// `cargo test --release -p cocoon-attestation --test snp_oracle -- --ignored --nocapture`
+///
+/// The methods run interleaved for several rounds and the best round of each is reported,
+/// so a busy machine penalises all of them alike.
 #[test]
 #[ignore = "throughput measurement; run in release"]
 fn throughput_ours_vs_sev_crate() {
     let report = milan_report();
     let vcek = vector("vcek_milan.der");
+    let chain_pem = vector("cert_chain_milan");
     let now = 1_700_000_000;
     let iterations = 200;
+    let rounds = 5;
 
     // sev: parse the report and the VCEK, then `(&Chain, &AttestationReport).verify()`, which
     // checks ARK self-signature, ARK → ASK, ASK → VCEK and the report every call. The builtin
     // ARK/ASK are parsed once, outside the loop.
     let ca = sev_ca(Gen::Milan);
-    let sev = per_second(iterations, || {
+    let sev = || {
         let r = AttestationReport::from_bytes(&report).unwrap();
         let chain = Chain {
             ca: ca.clone(),
             vek: Certificate::from_der(&vcek).unwrap(),
         };
         (&chain, &r).verify().unwrap();
-    });
-
-    // Ours, warm: one SnpVerifier (embedded ARK/ASK parsed and their signatures checked once);
-    // each call parses the report and VCEK, checks ASK → VCEK, validity, TCB, chip id and the
-    // report signature.
+    };
+    // Ours, warm: one SnpVerifier (embedded ARK/ASK signatures checked once); each call
+    // parses the report and VCEK, checks ASK → VCEK, validity, generation, TCB, chip id and
+    // the report signature.
     let verifier = SnpVerifier::new();
-    let warm = per_second(iterations, || {
+    let warm = || {
         verifier.verify_bytes(&report, &vcek, None, now).unwrap();
-    });
-
-    // Ours, cold: a new verifier each call (all three sets' ARK/ASK/ASVK re-checked too).
-    let cold = per_second(iterations / 4, || {
-        SnpVerifier::new()
-            .verify_bytes(&report, &vcek, None, now)
-            .unwrap();
-    });
-
+    };
     // Ours with the KDS chain given as PEM each call (ARK pinned by bytes; the ASK equals
     // the embedded one, so its check is reused).
-    let chain_pem = vector("cert_chain_milan");
-    let with_pem = per_second(iterations, || {
+    let with_pem = || {
         verifier
             .verify_bytes(&report, &vcek, Some(&chain_pem), now)
             .unwrap();
-    });
+    };
+    // Ours, cold: a new verifier each call (parses all three root sets, checks the Milan
+    // ARK and ASK signatures: the same signature work as sev).
+    let cold = || {
+        SnpVerifier::new()
+            .verify_bytes(&report, &vcek, None, now)
+            .unwrap();
+    };
 
+    let mut best = [0f64; 4];
+    for _ in 0..rounds {
+        for (i, f) in [&sev as &dyn Fn(), &warm, &with_pem, &cold]
+            .iter()
+            .enumerate()
+        {
+            best[i] = best[i].max(per_second(iterations, f));
+        }
+    }
+    let [sev, warm, with_pem, cold] = best;
     println!("sev crate (&Chain, &AttestationReport).verify(): {sev:.0} verifications/s");
-    println!(
-        "ours, warm verifier:                           {warm:.0} verifications/s ({:.2}x)",
-        warm / sev
-    );
-    println!(
-        "ours, warm verifier + chain PEM:               {with_pem:.0} verifications/s ({:.2}x)",
-        with_pem / sev
-    );
-    println!(
-        "ours, new verifier per call:                   {cold:.0} verifications/s ({:.2}x)",
-        cold / sev
-    );
+    for (name, rate) in [
+        ("ours, warm verifier", warm),
+        ("ours, warm verifier + chain PEM", with_pem),
+        ("ours, new verifier per call", cold),
+    ] {
+        println!("{name:<47} {rate:.0} verifications/s ({:.2}x)", rate / sev);
+    }
 }

@@ -476,6 +476,39 @@ fn v3_report_claiming_milan_cpuid_with_a_genoa_vcek_is_a_generation_mismatch() {
 }
 
 #[test]
+fn v3_report_claiming_turin_cpuid_with_a_genoa_vcek_is_a_generation_mismatch() {
+    let mut r = vector("DERIVED_e2e_snp_report.bin");
+    r[0x188] = 0x1A; // family 0x1A
+    r[0x189] = 0x02; // model 0x02: Turin
+    assert_eq!(
+        verify(&r, &vector("DERIVED_e2e_snp_vcek.der"), None, T_GENOA),
+        Err(Error::GenerationMismatch {
+            expected: "Genoa".into(),
+            actual: "Turin".into()
+        })
+    );
+}
+
+#[test]
+fn v2_milan_report_with_a_genoa_vcek_fails_on_the_certified_tcb() {
+    // v2 carries no CPUID: the Genoa chain decides the generation, and the report's TCB is
+    // not the one the Genoa VCEK certifies (bootloader 3 vs 0x0A).
+    assert_eq!(
+        verify(
+            &milan_report(),
+            &vector("DERIVED_e2e_snp_vcek.der"),
+            None,
+            T_GENOA
+        ),
+        Err(Error::TcbVersionMismatch {
+            field: "bootloader",
+            report: 3,
+            certificate: 0x0A
+        })
+    );
+}
+
+#[test]
 fn genoa_ask_under_the_milan_ark_is_a_generation_mismatch_for_a_genoa_vcek() {
     // The ARK (Milan) pins the set; the Genoa VCEK then does not belong to it.
     let bundle = [
@@ -707,6 +740,24 @@ fn cocoon_attestation_test_der(pem: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn vcek_given_as_pem_is_accepted_like_der() {
+    let der = vector("vcek_milan.der");
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64_lines(&der)
+    );
+    verify(&milan_report(), pem.as_bytes(), None, T_MILAN).unwrap();
+    let two = format!("{pem}{pem}");
+    assert!(matches!(
+        verify(&milan_report(), two.as_bytes(), None, T_MILAN),
+        Err(Error::Malformed {
+            subject: Subject::Certificate,
+            ..
+        })
+    ));
+}
+
+#[test]
 fn vcek_that_is_not_der_is_malformed() {
     assert!(matches!(
         verify(&milan_report(), b"not a certificate", None, T_MILAN),
@@ -724,6 +775,71 @@ fn vcek_that_is_not_der_is_malformed() {
             ..
         })
     ));
+}
+
+/// vcek_milan.der with its productName extension ("Milan-B0") replaced.
+fn vcek_with_product_name(name: &[u8; 8]) -> Vec<u8> {
+    let mut vcek = vector("vcek_milan.der");
+    let at = vcek.windows(8).position(|w| w == b"Milan-B0").unwrap();
+    vcek[at..at + 8].copy_from_slice(name);
+    vcek
+}
+
+#[test]
+fn vcek_naming_an_unknown_product_is_an_unknown_generation() {
+    assert!(matches!(
+        verify(
+            &milan_report(),
+            &vcek_with_product_name(b"Venus-B0"),
+            None,
+            T_MILAN
+        ),
+        Err(Error::UnknownProcessorGeneration { .. })
+    ));
+}
+
+#[test]
+fn vcek_naming_genoa_under_the_milan_ask_is_a_generation_mismatch() {
+    assert_eq!(
+        verify(
+            &milan_report(),
+            &vcek_with_product_name(b"Genoa-B0"),
+            None,
+            T_MILAN
+        ),
+        Err(Error::GenerationMismatch {
+            expected: "Milan".into(),
+            actual: "Genoa".into()
+        })
+    );
+}
+
+#[test]
+fn oversized_vcek_is_refused_before_parsing() {
+    assert!(matches!(
+        verify(&milan_report(), &vec![0x30; 64 * 1024], None, T_MILAN),
+        Err(Error::InputTooLarge {
+            subject: Subject::Vcek,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn vcek_chain_verifies_alone_and_reports_the_certified_tcb() {
+    let chain = verifier()
+        .verify_chain(&vector("vcek_milan.der"), None, T_MILAN)
+        .unwrap();
+    assert_eq!(chain.generation, Generation::Milan);
+    assert_eq!(chain.key_type, SigningKey::Vcek);
+    let report = SnpReport::parse(&milan_report()).unwrap();
+    assert_eq!(chain.hw_id.as_deref(), Some(&report.chip_id[..]));
+    assert_eq!(
+        chain.certified_tcb,
+        report.reported_tcb.parts(Generation::Milan)
+    );
+    let (not_before, not_after) = validity(&vector("vcek_milan.der"));
+    assert_eq!((chain.not_before, chain.not_after), (not_before, not_after));
 }
 
 #[test]
@@ -748,13 +864,24 @@ fn report_with_a_changed_chip_id_is_a_chip_id_mismatch() {
 
 #[test]
 fn masked_chip_id_skips_the_hwid_comparison_but_not_the_signature() {
+    // MASK_CHIP_ID zeroes CHIP_ID: nothing to compare, the signature still decides.
     let mut r = milan_report();
-    r[0x48] |= 0b10; // MASK_CHIP_KEY
     r[0x1A0..0x1E0].fill(0);
     assert_eq!(
         verify(&r, &vector("vcek_milan.der"), None, T_MILAN),
         Err(Error::ReportSignatureInvalid)
     );
+}
+
+#[test]
+fn report_with_mask_chip_key_is_unsigned_and_rejected() {
+    // MASK_CHIP_KEY = 1: the firmware writes zeros instead of a signature.
+    let mut r = milan_report();
+    r[0x48] |= 0b10;
+    assert!(matches!(
+        verify(&r, &vector("vcek_milan.der"), None, T_MILAN),
+        Err(Error::SigningKeyMismatch { reason }) if reason.contains("MASK_CHIP_KEY")
+    ));
 }
 
 #[test]

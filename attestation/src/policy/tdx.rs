@@ -48,6 +48,8 @@ pub struct TdxPolicy {
     pub allowed_tcb_statuses: BTreeSet<TcbStatus>,
     /// `None`: any advisory; `Some(list)`: every advisory of the quote must be listed.
     pub allowed_advisory_ids: Option<BTreeSet<String>>,
+    /// Minimum TCB evaluation data number of the collateral (refuses rolled-back collateral).
+    pub min_tcb_evaluation_data_number: Option<u32>,
     /// TDATTRIBUTES.DEBUG (bit 0) and the other TUD bits 6:4. Default false.
     pub allow_debug: bool,
     /// TDATTRIBUTES.SEPT_VE_DISABLE (bit 28) must be set. Default true.
@@ -75,6 +77,7 @@ impl Default for TdxPolicy {
             min_tee_tcb_svn: None,
             allowed_tcb_statuses: default_tcb_statuses(),
             allowed_advisory_ids: None,
+            min_tcb_evaluation_data_number: None,
             allow_debug: false,
             require_sept_ve_disable: true,
             allow_migratable: false,
@@ -93,6 +96,7 @@ pub struct SgxPolicy {
     pub min_isv_svn: Option<u16>,
     pub allowed_tcb_statuses: BTreeSet<TcbStatus>,
     pub allowed_advisory_ids: Option<BTreeSet<String>>,
+    pub min_tcb_evaluation_data_number: Option<u32>,
     /// SGX ATTRIBUTES.DEBUG (bit 1). Default false.
     pub allow_debug: bool,
 }
@@ -106,6 +110,7 @@ impl Default for SgxPolicy {
             min_isv_svn: None,
             allowed_tcb_statuses: default_tcb_statuses(),
             allowed_advisory_ids: None,
+            min_tcb_evaluation_data_number: None,
             allow_debug: false,
         }
     }
@@ -150,6 +155,8 @@ pub(super) struct TdxFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     allowed_advisory_ids: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_tcb_evaluation_data_number: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     allow_debug: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     require_sept_ve_disable: Option<bool>,
@@ -174,6 +181,8 @@ pub(super) struct SgxFile {
     allowed_tcb_statuses: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     allowed_advisory_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_tcb_evaluation_data_number: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     allow_debug: Option<bool>,
 }
@@ -249,6 +258,7 @@ impl TdxPolicy {
                 "tdx.allowed_advisory_ids",
                 f.allowed_advisory_ids,
             )?,
+            min_tcb_evaluation_data_number: f.min_tcb_evaluation_data_number,
             allow_debug: f.allow_debug.unwrap_or(d.allow_debug),
             require_sept_ve_disable: f
                 .require_sept_ve_disable
@@ -304,6 +314,7 @@ impl TdxPolicy {
                 .allowed_advisory_ids
                 .as_ref()
                 .map(|s| s.iter().cloned().collect()),
+            min_tcb_evaluation_data_number: self.min_tcb_evaluation_data_number,
             allow_debug: Some(self.allow_debug),
             require_sept_ve_disable: Some(self.require_sept_ve_disable),
             allow_migratable: Some(self.allow_migratable),
@@ -357,8 +368,12 @@ impl TdxPolicy {
             QuoteBody::SgxEnclave(_) => return,
         };
         check_intel_tcb(
-            "tdx.allowed_tcb_statuses",
+            IntelTcbFields {
+                statuses: "tdx.allowed_tcb_statuses",
+                evaluation_data_number: "tdx.min_tcb_evaluation_data_number",
+            },
             &self.allowed_tcb_statuses,
+            self.min_tcb_evaluation_data_number,
             &self.allowed_advisory_ids,
             v,
             failures,
@@ -440,6 +455,7 @@ impl SgxPolicy {
                 "sgx.allowed_advisory_ids",
                 f.allowed_advisory_ids,
             )?,
+            min_tcb_evaluation_data_number: f.min_tcb_evaluation_data_number,
             allow_debug: f.allow_debug.unwrap_or(d.allow_debug),
         })
     }
@@ -455,6 +471,7 @@ impl SgxPolicy {
                 .allowed_advisory_ids
                 .as_ref()
                 .map(|s| s.iter().cloned().collect()),
+            min_tcb_evaluation_data_number: self.min_tcb_evaluation_data_number,
             allow_debug: Some(self.allow_debug),
         }
     }
@@ -467,8 +484,12 @@ impl SgxPolicy {
         failures: &mut Vec<Error>,
     ) {
         check_intel_tcb(
-            "sgx.allowed_tcb_statuses",
+            IntelTcbFields {
+                statuses: "sgx.allowed_tcb_statuses",
+                evaluation_data_number: "sgx.min_tcb_evaluation_data_number",
+            },
             &self.allowed_tcb_statuses,
+            self.min_tcb_evaluation_data_number,
             &self.allowed_advisory_ids,
             v,
             failures,
@@ -510,24 +531,51 @@ impl SgxPolicy {
     }
 }
 
-/// TCB status (Revoked never passes) and advisories, shared by `[tdx]` and `[sgx]`.
+/// Error field names of the Intel TCB checks of one section.
+struct IntelTcbFields {
+    statuses: &'static str,
+    evaluation_data_number: &'static str,
+}
+
+/// TCB status (Revoked never passes; on TD 1.5 also the current TCB's status), the collateral's
+/// evaluation data number and advisories, shared by `[tdx]` and `[sgx]`.
 fn check_intel_tcb(
-    statuses_field: &'static str,
+    fields: IntelTcbFields,
     allowed: &BTreeSet<TcbStatus>,
+    min_evaluation_data_number: Option<u32>,
     advisories: &Option<BTreeSet<String>>,
     v: &VerifiedQuote,
     failures: &mut Vec<Error>,
 ) {
     if allowed.is_empty() {
         failures.push(Error::EmptyAllowlist {
-            field: statuses_field,
+            field: fields.statuses,
         });
     }
-    let revoked = v.tcb_status == TcbStatus::Revoked;
-    if revoked || (!allowed.is_empty() && !allowed.contains(&v.tcb_status)) {
+    let refused = |status: TcbStatus| {
+        status == TcbStatus::Revoked || (!allowed.is_empty() && !allowed.contains(&status))
+    };
+    if refused(v.tcb_status) {
         failures.push(Error::TcbStatusNotAllowed {
             status: v.tcb_status.as_str().into(),
         });
+    }
+    // TD 1.5: the module running now (TEE_TCB_SVN2) must be acceptable too.
+    if let Some(current) = v.current_tcb_status {
+        if refused(current) {
+            failures.push(Error::TcbStatusNotAllowed {
+                status: format!("{current} (current TCB, TEE_TCB_SVN2)"),
+            });
+        }
+    }
+    if let Some(min) = min_evaluation_data_number {
+        if v.tcb_evaluation_data_number < min {
+            failures.push(Error::BelowMinimum {
+                field: fields.evaluation_data_number,
+                minimum: min.to_string(),
+                actual: v.tcb_evaluation_data_number.to_string(),
+            });
+        }
     }
     // An advisory list is a set the quote's advisories must fit in: `[]` means "none
     // tolerated", which is the strictest choice rather than an always-deny.

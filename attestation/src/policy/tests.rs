@@ -1679,3 +1679,104 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn td15_current_tcb_status_must_be_allowed_too() {
+    let mut v = tdx15_with(|_| {});
+    v.current_tcb_status = Some(TcbStatus::OutOfDate);
+    let failures = tdx_failures(
+        "version = 1\n[tdx]\nallowed_tcb_statuses = [\"UpToDate\"]\n",
+        &v,
+    );
+    assert!(
+        matches!(failures.as_slice(), [Error::TcbStatusNotAllowed { status }] if status.starts_with("OutOfDate (current TCB")),
+        "{failures:?}"
+    );
+    v.current_tcb_status = Some(TcbStatus::Revoked);
+    let failures = Policy::default().evaluate_tdx(&v).failures;
+    assert!(
+        matches!(failures.as_slice(), [Error::TcbStatusNotAllowed { status }] if status.starts_with("Revoked")),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn rolled_back_tcb_evaluation_data_number_is_rejected() {
+    // Baseline collateral has evaluation data number 17.
+    let text = "version = 1\n[tdx]\nmin_tcb_evaluation_data_number = 18\n";
+    assert_eq!(
+        tdx_failures(text, &tdx()),
+        vec![Error::BelowMinimum {
+            field: "tdx.min_tcb_evaluation_data_number",
+            minimum: "18".into(),
+            actual: "17".into()
+        }]
+    );
+    let at = "version = 1\n[sgx]\nmin_tcb_evaluation_data_number = 17\n";
+    assert_eq!(tdx_failures(at, &sgx()), vec![]);
+}
+
+#[test]
+fn duplicate_key_is_policy_invalid() {
+    let text = format!(
+        "version = 1\n[tdx]\nmrtd = [\"{0}\"]\nmrtd = [\"{0}\"]\n",
+        "aa".repeat(48)
+    );
+    assert!(matches!(parse_err(&text), Error::PolicyInvalid { .. }));
+}
+
+#[test]
+fn hex_with_0x_prefix_is_policy_invalid_and_upper_case_is_accepted() {
+    let prefixed = format!(
+        "version = 1\n[snp]\nhost_data = [\"0x{}\"]\n",
+        "3b".repeat(32)
+    );
+    let err = parse_err(&prefixed);
+    assert!(
+        matches!(&err, Error::PolicyInvalid { reason } if reason.contains("snp.host_data[0]")),
+        "{err:?}"
+    );
+    let upper = format!(
+        "version = 1\n[snp]\nhost_data = [\"{}\"]\n",
+        "3B".repeat(32)
+    );
+    assert_eq!(snp_failures(&upper, &snp()), vec![]);
+}
+
+#[test]
+fn empty_or_padded_advisory_id_is_policy_invalid() {
+    for id in ["", " INTEL-SA-00289"] {
+        let err = parse_err(&format!(
+            "version = 1\n[tdx]\nallowed_advisory_ids = [\"{id}\"]\n"
+        ));
+        assert!(
+            matches!(&err, Error::PolicyInvalid { reason } if reason.contains("tdx.allowed_advisory_ids[0]")),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn vmpl_list_without_0_rejects_a_vmpl_0_report() {
+    assert_eq!(
+        snp_failures("version = 1\n[snp]\nvmpl = [1]\n", &snp()),
+        vec![Error::MeasurementNotAllowed {
+            field: "snp.vmpl",
+            actual: "0".into()
+        }]
+    );
+}
+
+#[test]
+fn min_abi_minor_alone_compares_against_major_0() {
+    // Guest policy ABI 0.31 (0x1F) against a minimum of 0.32.
+    let v = snp_with(|v| v.report.policy = GuestPolicy(0x3001F));
+    assert_eq!(
+        snp_failures("version = 1\n[snp]\nmin_abi_minor = 32\n", &v),
+        vec![Error::BelowMinimum {
+            field: "snp.min_abi",
+            minimum: "0.32".into(),
+            actual: "0.31".into()
+        }]
+    );
+}

@@ -21,6 +21,7 @@ fn verified(file: &str, tcb_status: TcbStatus, advisories: &[&str]) -> VerifiedQ
         Quote::parse(&bytes)
     }
     .unwrap_or_else(|e| panic!("{file}: {e}"));
+    let td15 = matches!(quote.body, QuoteBody::Td15(_));
     VerifiedQuote {
         quote,
         tcb_status,
@@ -31,8 +32,9 @@ fn verified(file: &str, tcb_status: TcbStatus, advisories: &[&str]) -> VerifiedQ
         collateral_valid_from: 0,
         collateral_valid_until: 0,
         tcb_date: String::new(),
-        tcb_evaluation_data_number: 0,
-        current_tcb_status: None,
+        // What the vectors' collateral JSON files carry.
+        tcb_evaluation_data_number: 17,
+        current_tcb_status: td15.then_some(tcb_status),
         relaunch_advised: false,
         qe_tcb_status: TcbStatus::UpToDate,
     }
@@ -187,4 +189,120 @@ fn real_td15_quote_is_checked_on_both_tee_tcb_svns() {
         1
     };
     assert_eq!(failures.len(), expected, "{failures:?}");
+}
+
+// ------------------------------------------------------------------ SEV-SNP
+
+use crate::snp::{Generation, SnpReport, VerifiedSnpReport};
+
+/// Verified claims from a real report; the generation is the one its VCEK names (README).
+fn verified_snp(file: &str, generation: Generation) -> VerifiedSnpReport {
+    let report =
+        SnpReport::parse(&test_vectors::read(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    VerifiedSnpReport {
+        generation,
+        signing_key: report.signing_key,
+        root: TrustRoot::Amd,
+        reported_tcb: report.reported_tcb.parts(generation),
+        current_tcb: report.current_tcb.parts(generation),
+        committed_tcb: report.committed_tcb.parts(generation),
+        launch_tcb: report.launch_tcb.parts(generation),
+        report,
+    }
+}
+
+#[test]
+fn real_snp_report_with_debug_policy_is_rejected_by_default_policy_for_debug_only() {
+    // go-sev-guest's attestation.bin: guest policy 0xB0000 (DEBUG bit 19).
+    let v = verified_snp("snp/attestation.bin", Generation::Milan);
+    assert_eq!(
+        Policy::default().evaluate_snp(&v).failures,
+        vec![Error::DebugNotAllowed]
+    );
+    let p = Policy::from_toml("version = 1\n[snp]\nallow_debug = true\n").unwrap();
+    assert_eq!(p.evaluate_snp(&v).failures, vec![]);
+}
+
+#[test]
+fn real_snp_report_meets_the_documented_example_policy() {
+    // trustee's test-report.bin: current microcode SPL above the committed one (runtime load),
+    // same firmware version: not provisional.
+    let v = verified_snp("snp/test-report.bin", Generation::Milan);
+    assert_ne!(v.current_tcb, v.committed_tcb);
+    assert_eq!(Policy::default().evaluate_snp(&v).failures, vec![]);
+    assert_eq!(example("policy.toml").evaluate_snp(&v).failures, vec![]);
+}
+
+#[test]
+fn real_snp_report_with_smt_is_refused_by_the_no_smt_example() {
+    let v = verified_snp("snp/test-report.bin", Generation::Milan);
+    let failures = example("snp.toml").evaluate_snp(&v).failures;
+    assert!(
+        matches!(failures.as_slice(), [Error::FeatureNotAllowed { feature }] if feature.contains("SMT")),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn real_snp_report_with_another_measurement_fails_naming_the_field() {
+    let mut v = verified_snp("snp/test-report.bin", Generation::Milan);
+    v.report.measurement[0] ^= 1;
+    let failures = example("policy.toml").evaluate_snp(&v).failures;
+    assert!(
+        matches!(
+            failures.as_slice(),
+            [Error::MeasurementNotAllowed {
+                field: "snp.measurement",
+                ..
+            }]
+        ),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn real_genoa_report_is_refused_by_a_milan_only_policy_and_by_a_tdx_only_policy() {
+    let v = verified_snp("snp/DERIVED_e2e_snp_report.bin", Generation::Genoa);
+    assert_eq!(Policy::default().evaluate_snp(&v).failures, vec![]);
+    let milan =
+        Policy::from_toml("version = 1\n[snp]\nallowed_generations = [\"Milan\"]\n").unwrap();
+    assert_eq!(
+        milan.evaluate_snp(&v).failures,
+        vec![Error::MeasurementNotAllowed {
+            field: "snp.allowed_generations",
+            actual: "Genoa".into()
+        }]
+    );
+    assert_eq!(
+        example("tdx.toml").evaluate_snp(&v).failures,
+        vec![Error::PlatformNotAllowed {
+            platform: "SEV-SNP".into()
+        }]
+    );
+}
+
+#[test]
+fn real_snp_report_below_a_raised_tcb_minimum_fails_per_component() {
+    let v = verified_snp("snp/test-report.bin", Generation::Milan);
+    let p = Policy::from_toml(
+        "version = 1\n[snp.min_tcb]\nbootloader = 4\nsnp = 9\n[snp.min_launch_tcb]\nmicrocode = 200\n",
+    )
+    .unwrap();
+    let fields: Vec<_> = p
+        .evaluate_snp(&v)
+        .failures
+        .iter()
+        .map(|f| match f {
+            Error::BelowMinimum { field, .. } => *field,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            "snp.min_tcb.bootloader",
+            "snp.min_tcb.snp",
+            "snp.min_launch_tcb.microcode"
+        ]
+    );
 }

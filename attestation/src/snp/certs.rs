@@ -31,6 +31,9 @@ pub(crate) mod oid {
     pub const CSP_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.5");
 }
 
+/// Smallest RSA modulus accepted for a CA key.
+pub(crate) const MIN_RSA_BITS: usize = 2048;
+
 /// Largest certificate accepted (AMD's are ~1.3-1.7 KiB).
 pub(crate) const MAX_CERT_LEN: usize = 16 * 1024;
 
@@ -177,8 +180,16 @@ impl Cert {
             .tbs_certificate
             .subject_public_key_info
             .owned_to_ref();
+        // `rsa` refuses moduli above 4096 bits; AMD's keys are 4096.
         let key = rsa::RsaPublicKey::try_from(spki)
             .map_err(|e| malformed(subject, format!("not an RSA public key: {e}")))?;
+        let bits = rsa::traits::PublicKeyParts::size(&key).saturating_mul(8);
+        if bits < MIN_RSA_BITS {
+            return Err(malformed(
+                subject,
+                format!("RSA key of {bits} bits is below {MIN_RSA_BITS}"),
+            ));
+        }
         Ok(rsa::pss::VerifyingKey::<Sha384>::new(key))
     }
 
@@ -305,7 +316,7 @@ impl Cert {
         if matches!(bc, Some((_, bc)) if bc.ca) {
             return Err(chain_invalid(subject, "the VCEK/VLEK is a CA certificate"));
         }
-        Ok(())
+        self.p384_key(subject).map(|_| ())
     }
 
     /// AMD's VCEK/VLEK extensions. SPLs are DER INTEGERs 0..=255; the productName is an

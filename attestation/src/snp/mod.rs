@@ -7,10 +7,11 @@
 //! - [`SnpVerifier::verify`] checks, in this order: the VCEK/VLEK → ASK/ASVK → ARK chain
 //!   (RSA-PSS SHA-384, validity at `now`, names, CA flags) ending in an ARK of the verifier's
 //!   roots; the generation (CPUID fields of v3+ reports, the certificate's product name and
-//!   the root set must agree); the report's SIGNING_KEY against the certificate type;
-//!   reported_tcb against the certificate's SPLs; CHIP_ID against the hwID (unless
-//!   MASK_CHIP_KEY); committed ≤ current and launch ≤ current TCB; and last the ECDSA P-384
-//!   signature over the **raw** report bytes `0x000..0x2A0`.
+//!   the root set must agree); the report's SIGNING_KEY against the certificate type
+//!   (MASK_CHIP_KEY reports are unsigned and rejected); reported_tcb against the
+//!   certificate's SPLs; CHIP_ID against the VCEK's hwID (skipped when CHIP_ID is all zeros,
+//!   i.e. MASK_CHIP_ID); committed ≤ current and launch ≤ current TCB; and last the ECDSA
+//!   P-384 signature over the **raw** report bytes `0x000..0x2A0`.
 //!
 //! Checks that compare unsigned report fields with the certificate come before the
 //! signature so that a tampered field is named precisely; they only ever reject.

@@ -291,6 +291,23 @@ fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
+/// A VCEK/VLEK given as PEM (as KDS tools save it) instead of DER: its DER, or `None` when
+/// the input does not start with a PEM boundary.
+fn single_pem_certificate(input: &[u8]) -> Result<Option<Vec<u8>>> {
+    let trimmed = input.trim_ascii_start();
+    if !trimmed.starts_with(b"-----BEGIN") {
+        return Ok(None);
+    }
+    let mut certs = pem_certificates(trimmed)?;
+    match (certs.pop(), certs.is_empty()) {
+        (Some(der), true) => Ok(Some(der)),
+        _ => Err(Error::Malformed {
+            subject: Subject::Certificate,
+            reason: "expected one VCEK/VLEK certificate".into(),
+        }),
+    }
+}
+
 /// Verifies SEV-SNP reports against the AMD roots.
 #[derive(Debug, Clone)]
 pub struct SnpVerifier {
@@ -366,6 +383,7 @@ impl SnpVerifier {
     }
 
     /// Verify `report` signed by the VCEK/VLEK `signer_der` at `now` (unix seconds).
+    /// `signer_der` is DER (as KDS serves it); a single PEM certificate is accepted too.
     /// `chain_pem` optionally gives the ASK/ASVK (+ ARK) as PEM; otherwise the embedded ones
     /// of the certificate's generation are used.
     ///
@@ -408,10 +426,20 @@ impl SnpVerifier {
             });
         }
 
+        // MASK_CHIP_KEY = 1: the firmware writes zeros instead of signing (ABI spec,
+        // SNP_CONFIG/SNP_INIT_EX MASK_CHIP_KEY), so no key signed this report.
+        if report.mask_chip_key {
+            return Err(Error::SigningKeyMismatch {
+                reason: "MASK_CHIP_KEY is set: the firmware does not sign such reports".into(),
+            });
+        }
+
         let reported_tcb = report.reported_tcb.parts(generation);
         check_tcb_against_certificate(&reported_tcb, &checked.ext, generation, leaf_subject)?;
 
-        if checked.role == Role::Ask && !report.mask_chip_key {
+        // CHIP_ID is all zeros when the platform sets MASK_CHIP_ID; the signature by the
+        // chip-unique VCEK still binds the report to the chip. A VLEK has no hwID.
+        if checked.role == Role::Ask && report.chip_id != [0u8; 64] {
             check_chip_id(&report.chip_id, &checked.ext, generation)?;
         }
 
@@ -480,7 +508,10 @@ impl SnpVerifier {
         now: i64,
         leaf_subject: Subject,
     ) -> Result<CheckedChain<'_>> {
-        let leaf = Cert::from_der(signer_der, leaf_subject)?;
+        let leaf = match single_pem_certificate(signer_der)? {
+            Some(der) => Cert::from_der(&der, leaf_subject)?,
+            None => Cert::from_der(signer_der, leaf_subject)?,
+        };
         let ext = leaf.vek_extensions(leaf_subject)?;
         let chain = match chain_pem {
             Some(pem) => self.resolve_with_pem(&leaf, pem, leaf_subject)?,
@@ -1011,5 +1042,124 @@ mod tests {
         .vek_extensions(Subject::Vcek)
         .unwrap();
         assert_eq!(legacy.ucode_spl, Some(0xA9));
+    }
+
+    fn turin_ext() -> super::super::certs::VekExtensions {
+        Cert::from_der(&test_vectors::read("snp/vcek_turin.der"), Subject::Vcek)
+            .unwrap()
+            .vek_extensions(Subject::Vcek)
+            .unwrap()
+    }
+
+    #[test]
+    fn turin_chip_id_is_compared_on_its_first_8_bytes() {
+        let ext = turin_ext();
+        let hw = ext.hw_id.clone().unwrap();
+        assert_eq!(hw.len(), 8);
+        let mut chip_id = [0u8; 64];
+        chip_id[..8].copy_from_slice(&hw);
+        check_chip_id(&chip_id, &ext, Generation::Turin).unwrap();
+        chip_id[7] ^= 1;
+        assert_eq!(
+            check_chip_id(&chip_id, &ext, Generation::Turin),
+            Err(Error::ChipIdMismatch)
+        );
+    }
+
+    #[test]
+    fn an_8_byte_hwid_on_a_milan_chain_is_malformed() {
+        let ext = turin_ext();
+        assert!(matches!(
+            check_chip_id(&[0u8; 64], &ext, Generation::Milan),
+            Err(Error::CertificateMalformed {
+                subject: Subject::Vcek,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_vcek_without_hwid_cannot_be_matched_to_a_chip() {
+        let mut ext = turin_ext();
+        ext.hw_id = None;
+        assert!(matches!(
+            check_chip_id(&[0u8; 64], &ext, Generation::Turin),
+            Err(Error::CertificateMalformed {
+                subject: Subject::Vcek,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn turin_reported_fmc_must_equal_the_fmc_spl() {
+        let ext = turin_ext();
+        // vcek_turin.der: fmc 0, bl 0, tee 0, snp 0, ucode 9.
+        let ok = TcbParts {
+            fmc: Some(0),
+            bootloader: 0,
+            tee: 0,
+            snp: 0,
+            microcode: 9,
+        };
+        check_tcb_against_certificate(&ok, &ext, Generation::Turin, Subject::Vcek).unwrap();
+        let bad = TcbParts { fmc: Some(1), ..ok };
+        assert_eq!(
+            check_tcb_against_certificate(&bad, &ext, Generation::Turin, Subject::Vcek),
+            Err(Error::TcbVersionMismatch {
+                field: "fmc",
+                report: 1,
+                certificate: 0
+            })
+        );
+    }
+
+    #[test]
+    fn a_certificate_missing_an_spl_extension_is_malformed() {
+        let mut ext = turin_ext();
+        ext.fmc_spl = None;
+        let tcb = TcbParts {
+            fmc: Some(0),
+            bootloader: 0,
+            tee: 0,
+            snp: 0,
+            microcode: 9,
+        };
+        assert!(matches!(
+            check_tcb_against_certificate(&tcb, &ext, Generation::Turin, Subject::Vcek),
+            Err(Error::CertificateMalformed {
+                subject: Subject::Vcek,
+                reason
+            }) if reason.contains("fmcSPL")
+        ));
+        let mut ext = turin_ext();
+        ext.snp_spl = None;
+        assert!(matches!(
+            check_tcb_against_certificate(&tcb, &ext, Generation::Milan, Subject::Vcek),
+            Err(Error::CertificateMalformed { reason, .. }) if reason.contains("snpSPL")
+        ));
+    }
+
+    #[test]
+    fn pem_blocks_other_than_certificates_are_malformed() {
+        let pem = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            pem_certificates(pem),
+            Ok(v) if v.len() == 1
+        ));
+        let key = b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+        assert!(matches!(
+            pem_certificates(key),
+            Err(Error::Malformed { .. })
+        ));
+        let unterminated = b"-----BEGIN CERTIFICATE-----\nAAAA\n";
+        assert!(matches!(
+            pem_certificates(unterminated),
+            Err(Error::Malformed { .. })
+        ));
+        assert!(matches!(
+            pem_certificates(&vec![b' '; MAX_CHAIN_PEM_LEN + 1]),
+            Err(Error::InputTooLarge { .. })
+        ));
     }
 }
