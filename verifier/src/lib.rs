@@ -79,6 +79,11 @@ struct TdxArgs {
     /// Policy TOML (default: the built-in default policy).
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Also trust the simulated TEE's test root (builds with feature `sim` only). Its evidence
+    /// is reported as SIMULATED and only a policy with `allow_simulated = true` accepts it.
+    #[cfg(feature = "sim")]
+    #[arg(long)]
+    trust_simulated_root: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -100,6 +105,11 @@ struct SnpArgs {
     /// Policy TOML (default: the built-in default policy).
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Also trust the simulated TEE's test root (builds with feature `sim` only). Its evidence
+    /// is reported as SIMULATED and only a policy with `allow_simulated = true` accepts it.
+    #[cfg(feature = "sim")]
+    #[arg(long)]
+    trust_simulated_root: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -198,7 +208,7 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, BadInput> {
             let collateral = load_collateral(&args.collateral)?;
             let policy = load_policy(args.policy.as_deref())?;
             let now = args.at.unwrap_or_else(unix_now);
-            let report = tdx::check(&TdxVerifier::new(), &quote, &collateral, &policy, now);
+            let report = tdx::check(&tdx_verifier(&args), &quote, &collateral, &policy, now);
             Ok(emit(&report, args.json, out))
         }
         Command::Snp(args) => {
@@ -208,7 +218,7 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, BadInput> {
             let policy = load_policy(args.policy.as_deref())?;
             let now = args.at.unwrap_or_else(unix_now);
             let report = snp::check(
-                &SnpVerifier::new(),
+                &snp_verifier(&args),
                 &report,
                 &signer,
                 chain.as_deref(),
@@ -218,6 +228,38 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, BadInput> {
             Ok(emit(&report, args.json, out))
         }
         Command::Bench(bench) => run_bench(bench, out),
+    }
+}
+
+/// The production verifier: the pinned Intel root only.
+#[cfg(not(feature = "sim"))]
+fn tdx_verifier(_: &TdxArgs) -> TdxVerifier {
+    TdxVerifier::new()
+}
+
+/// With `--trust-simulated-root`, the simulated root beside Intel's (feature `sim`).
+#[cfg(feature = "sim")]
+fn tdx_verifier(args: &TdxArgs) -> TdxVerifier {
+    if args.trust_simulated_root {
+        TdxVerifier::with_roots(cocoon_attestation::sim::tdx::anchors_with_intel())
+    } else {
+        TdxVerifier::new()
+    }
+}
+
+/// The production verifier: the embedded AMD roots only.
+#[cfg(not(feature = "sim"))]
+fn snp_verifier(_: &SnpArgs) -> SnpVerifier {
+    SnpVerifier::new()
+}
+
+/// With `--trust-simulated-root`, the simulated AMD roots beside the embedded ones (feature `sim`).
+#[cfg(feature = "sim")]
+fn snp_verifier(args: &SnpArgs) -> SnpVerifier {
+    if args.trust_simulated_root {
+        SnpVerifier::with_roots(cocoon_attestation::sim::snp::amd_roots_with_embedded())
+    } else {
+        SnpVerifier::new()
     }
 }
 

@@ -180,7 +180,16 @@ impl Report {
         } else {
             "REJECTED"
         };
-        let _ = writeln!(out, "{verdict}: {} evidence", self.platform.title());
+        let simulated = if self.root == Some(TrustRoot::Simulated) {
+            " (SIMULATED TEE, NOT HARDWARE)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{verdict}: {} evidence{simulated}",
+            self.platform.title()
+        );
         let _ = writeln!(
             out,
             "verification time   {} ({})",
@@ -382,7 +391,9 @@ mod tests {
     fn simulated_root_is_highlighted() {
         let mut report = sample();
         report.root = Some(TrustRoot::Simulated);
-        assert!(report.to_human().contains("*** SIMULATED ***"));
+        let human = report.to_human();
+        assert!(human.starts_with("ACCEPTED: Intel TDX evidence (SIMULATED TEE, NOT HARDWARE)"));
+        assert!(human.contains("*** SIMULATED ***"), "{human}");
         let json: Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["simulated"], true);
     }

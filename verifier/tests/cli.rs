@@ -462,6 +462,107 @@ fn snp_checked_after_the_vcek_expired_is_rejected() {
     assert_eq!(error_kinds(&report), ["certificate_expired"], "{report:#}");
 }
 
+// ---------------------------------------------------------------------- simulated TEE
+
+fn sim_fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/sim")
+        .join(name);
+    assert!(path.exists(), "missing fixture {}", path.display());
+    path.to_string_lossy().into_owned()
+}
+
+/// Inside the simulated fixtures' validity (tests/data/sim/README.md).
+const SIM_AT: &str = "1767225600";
+
+#[test]
+fn simulated_evidence_is_an_untrusted_root_without_the_simulated_anchors() {
+    let (q, c) = (
+        sim_fixture("tdx_quote.bin"),
+        sim_fixture("tdx_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, SIM_AT);
+    args.push("--json");
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(error_kinds(&report), ["untrusted_root"], "{report:#}");
+    assert_eq!(report["simulated"], false);
+
+    let (r, v) = (sim_fixture("snp_report.bin"), sim_fixture("snp_vcek.der"));
+    let output = run(&["snp", &r, "--vcek", &v, "--at", SIM_AT, "--json"]);
+    let report = json(&output);
+    assert_eq!(code(&output), 1, "{report:#}");
+    assert_eq!(error_kinds(&report), ["untrusted_root"], "{report:#}");
+}
+
+#[cfg(not(feature = "sim"))]
+#[test]
+fn production_build_has_no_simulated_root_option() {
+    let (q, c) = (
+        sim_fixture("tdx_quote.bin"),
+        sim_fixture("tdx_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, SIM_AT);
+    args.push("--trust-simulated-root");
+    assert_eq!(code(&run(&args)), 2);
+}
+
+#[cfg(feature = "sim")]
+#[test]
+fn trusted_simulated_tdx_evidence_is_flagged_and_refused_by_the_default_policy() {
+    let (q, c) = (
+        sim_fixture("tdx_quote.bin"),
+        sim_fixture("tdx_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, SIM_AT);
+    args.push("--trust-simulated-root");
+    let output = run(&args);
+    let text = stdout(&output);
+    assert_eq!(code(&output), 1, "{text}");
+    assert!(
+        text.starts_with("REJECTED: Intel TDX evidence (SIMULATED TEE, NOT HARDWARE)"),
+        "{text}"
+    );
+    assert!(text.contains("*** SIMULATED ***"), "{text}");
+    assert!(text.contains("[simulated_evidence_not_allowed]"), "{text}");
+}
+
+#[cfg(feature = "sim")]
+#[test]
+fn trusted_simulated_evidence_is_accepted_only_by_a_policy_allowing_it() {
+    let policy = temp_file("allow-sim.toml", b"version = 1\nallow_simulated = true\n");
+    let (q, c) = (
+        sim_fixture("tdx_quote.bin"),
+        sim_fixture("tdx_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, SIM_AT);
+    args.extend(["--trust-simulated-root", "--policy", &policy, "--json"]);
+    let output = run(&args);
+    let report = json(&output);
+    assert_eq!(code(&output), 0, "{report:#}");
+    assert_eq!(report["simulated"], true);
+    assert_eq!(report["root"], "simulated TEE root (NOT HARDWARE)");
+
+    let (r, v) = (sim_fixture("snp_report.bin"), sim_fixture("snp_vcek.der"));
+    let output = run(&[
+        "snp",
+        &r,
+        "--vcek",
+        &v,
+        "--at",
+        SIM_AT,
+        "--trust-simulated-root",
+        "--policy",
+        &policy,
+        "--json",
+    ]);
+    let report = json(&output);
+    assert_eq!(code(&output), 0, "{report:#}");
+    assert_eq!(report["simulated"], true);
+    assert_eq!(report["details"]["generation"], "Genoa");
+}
+
 // ---------------------------------------------------------------------- bad input (exit 2)
 
 #[test]
