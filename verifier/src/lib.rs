@@ -38,8 +38,9 @@ Exit codes:
      collateral or certificate file (the input the auditor supplies, not the evidence)
 
 QUOTE and REPORT may be raw binary or hex text (whitespace and a 0x prefix allowed).
-Without --policy the default policy applies: authentic evidence, TCB not Revoked, no debug,
-SEPT_VE_DISABLE set on TDX, no simulated evidence.";
+Without --policy the default policy applies (written out in docs/examples/default.toml):
+authentic evidence, TCB not Revoked, no debug, SEPT_VE_DISABLE set on TDX, VMPL 0 and no
+migration agent on SEV-SNP, no simulated evidence.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,15 +70,16 @@ enum Command {
 #[derive(Debug, Args)]
 struct TdxArgs {
     /// The quote (raw binary or hex text).
+    #[arg(value_name = "QUOTE")]
     quote: PathBuf,
     /// Collateral JSON (dcap-qvl QuoteCollateralV3 layout).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     collateral: PathBuf,
     /// Verification time in unix seconds (default: now).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
     at: Option<i64>,
     /// Policy TOML (default: the built-in default policy).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
     /// Also trust the simulated TEE's test root (builds with feature `sim` only). Its evidence
     /// is reported as SIMULATED and only a policy with `allow_simulated = true` accepts it.
@@ -94,16 +96,16 @@ struct SnpArgs {
     /// The attestation report (raw binary or hex text).
     report: PathBuf,
     /// The VCEK or VLEK certificate that signed the report (DER or PEM).
-    #[arg(long, visible_alias = "vlek")]
+    #[arg(long, visible_alias = "vlek", value_name = "CERT")]
     vcek: PathBuf,
     /// PEM bundle with the ASK/ASVK (and ARK); default: the embedded AMD roots.
-    #[arg(long)]
+    #[arg(long, value_name = "PEM")]
     chain: Option<PathBuf>,
     /// Verification time in unix seconds (default: now).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
     at: Option<i64>,
     /// Policy TOML (default: the built-in default policy).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
     /// Also trust the simulated TEE's test root (builds with feature `sim` only). Its evidence
     /// is reported as SIMULATED and only a policy with `allow_simulated = true` accepts it.
@@ -122,10 +124,10 @@ enum BenchCommand {
         /// The quote (raw binary or hex text).
         quote: PathBuf,
         /// Collateral JSON (dcap-qvl QuoteCollateralV3 layout).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         collateral: PathBuf,
         /// Verification time in unix seconds (default: now).
-        #[arg(long, allow_negative_numbers = true)]
+        #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
         at: Option<i64>,
         /// Timed verifications per measurement.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
@@ -136,13 +138,13 @@ enum BenchCommand {
         /// The attestation report (raw binary or hex text).
         report: PathBuf,
         /// The VCEK or VLEK certificate (DER or PEM).
-        #[arg(long, visible_alias = "vlek")]
+        #[arg(long, visible_alias = "vlek", value_name = "CERT")]
         vcek: PathBuf,
         /// PEM bundle with the ASK/ASVK (and ARK); default: the embedded AMD roots.
-        #[arg(long)]
+        #[arg(long, value_name = "PEM")]
         chain: Option<PathBuf>,
         /// Verification time in unix seconds (default: now).
-        #[arg(long, allow_negative_numbers = true)]
+        #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
         at: Option<i64>,
         /// Timed verifications per measurement.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
