@@ -337,6 +337,42 @@ fn tdx_only_policy_refuses_sgx_evidence() {
     assert_eq!(error_kinds(&report), ["platform_not_allowed"], "{report:#}");
 }
 
+#[test]
+fn quote_with_flipped_report_data_is_rejected_and_its_fields_marked_unverified() {
+    let mut quote = std::fs::read(vector("tdx/tdx_quote")).unwrap();
+    // REPORTDATA of a TD 1.0 body: header 48 + 520.
+    quote[48 + 520] ^= 0x01;
+    let flipped = temp_file("flipped_report_data_quote", &quote);
+    let c = vector("tdx/tdx_quote_collateral.json");
+    let output = run(&tdx_quote_args(&flipped, &c, TDX_AT));
+    let text = stdout(&output);
+    assert_eq!(code(&output), 1, "{text}");
+    assert!(text.contains("UNVERIFIED"), "{text}");
+    assert!(text.contains("[quote_signature_invalid]"), "{text}");
+    assert!(text.contains(&mrtd_of("tdx/tdx_quote")), "{text}");
+}
+
+#[test]
+fn hex_quote_with_prefix_and_line_breaks_verifies_like_the_binary() {
+    let quote = std::fs::read(vector("tdx/tdx_quote")).unwrap();
+    let mut text = String::from("0x");
+    for line in hex::encode(&quote).as_bytes().chunks(64) {
+        text.push_str(std::str::from_utf8(line).unwrap());
+        text.push_str("\r\n");
+    }
+    let hex_file = temp_file("tdx_quote.hex", text.as_bytes());
+    let c = vector("tdx/tdx_quote_collateral.json");
+    let mut args = tdx_quote_args(&hex_file, &c, TDX_AT);
+    args.push("--json");
+    let from_hex = json(&run(&args));
+    let q = vector("tdx/tdx_quote");
+    let mut args = tdx_quote_args(&q, &c, TDX_AT);
+    args.push("--json");
+    let from_binary = json(&run(&args));
+    assert_eq!(from_hex["verdict"], "accepted", "{from_hex:#}");
+    assert_eq!(from_hex, from_binary);
+}
+
 // ---------------------------------------------------------------------- SEV-SNP
 
 #[test]
@@ -572,6 +608,16 @@ fn missing_quote_file_is_bad_input() {
     assert_eq!(code(&output), 2);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/quote"), "{stderr}");
+}
+
+#[test]
+fn bad_input_with_json_prints_nothing_on_stdout() {
+    let c = vector("tdx/tdx_quote_collateral.json");
+    let mut args = tdx_quote_args("/nonexistent/quote", &c, TDX_AT);
+    args.push("--json");
+    let output = run(&args);
+    assert_eq!(code(&output), 2);
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
 }
 
 #[test]
