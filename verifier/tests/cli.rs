@@ -599,6 +599,100 @@ fn trusted_simulated_evidence_is_accepted_only_by_a_policy_allowing_it() {
     assert_eq!(report["details"]["generation"], "Genoa");
 }
 
+#[test]
+fn json_measurement_keys_are_the_documented_names_in_order() {
+    // Read the keys from the text itself: a parsed JSON map need not keep their order.
+    let keys = |output: Output| -> Vec<String> {
+        let text = stdout(&output);
+        let start = text.find("\"measurements\": {").expect("measurements") + 17;
+        let end = start + text[start..].find('}').expect("end of measurements");
+        text[start..end]
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix('"'))
+            .map(|rest| rest.split('"').next().unwrap().to_string())
+            .collect()
+    };
+    let td10 = [
+        "mrtd",
+        "rtmr0",
+        "rtmr1",
+        "rtmr2",
+        "rtmr3",
+        "report_data",
+        "td_attributes",
+        "xfam",
+        "mr_config_id",
+        "mr_owner",
+        "mr_owner_config",
+        "tee_tcb_svn",
+        "mr_seam",
+        "mr_signer_seam",
+        "seam_attributes",
+    ];
+    let (q, c) = (
+        vector("tdx/tdx_quote"),
+        vector("tdx/tdx_quote_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, TDX_AT);
+    args.push("--json");
+    assert_eq!(keys(run(&args)), td10);
+
+    let (q, c) = (
+        vector("tdx/tdx_quote_outdated"),
+        vector("tdx/tdx_quote_outdated_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, "1774003274");
+    args.push("--json");
+    let mut td15: Vec<&str> = td10.to_vec();
+    td15.extend(["tee_tcb_svn2", "mr_service_td"]);
+    assert_eq!(keys(run(&args)), td15);
+
+    let (q, c) = (
+        vector("tdx/sgx_quote"),
+        vector("tdx/sgx_quote_collateral.json"),
+    );
+    let mut args = tdx_quote_args(&q, &c, "1752919277");
+    args.push("--json");
+    assert_eq!(
+        keys(run(&args)),
+        [
+            "mr_enclave",
+            "mr_signer",
+            "isv_prod_id",
+            "isv_svn",
+            "attributes",
+            "misc_select",
+            "cpu_svn",
+            "report_data"
+        ]
+    );
+
+    let (r, v) = (vector("snp/report_milan.hex"), vector("snp/vcek_milan.der"));
+    let output = run(&["snp", &r, "--vcek", &v, "--at", "1750000000", "--json"]);
+    assert_eq!(
+        keys(output),
+        [
+            "measurement",
+            "report_data",
+            "host_data",
+            "family_id",
+            "image_id",
+            "id_key_digest",
+            "author_key_digest",
+            "policy",
+            "vmpl",
+            "guest_svn",
+            "reported_tcb",
+            "current_tcb",
+            "committed_tcb",
+            "launch_tcb",
+            "chip_id",
+            "report_id",
+            "report_id_ma"
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------- bad input (exit 2)
 
 #[test]
