@@ -30,6 +30,8 @@ pub enum Subject {
     Certificate,
     Policy,
     SimulatedEvidence,
+    /// The enclave's canonical claims (`claims` module).
+    Claims,
 }
 
 impl fmt::Display for Subject {
@@ -58,6 +60,7 @@ impl fmt::Display for Subject {
             Self::Certificate => "certificate",
             Self::Policy => "policy",
             Self::SimulatedEvidence => "simulated evidence",
+            Self::Claims => "claims",
         };
         f.write_str(name)
     }
@@ -320,6 +323,89 @@ pub enum Error {
     PlatformNotAllowed {
         platform: String,
     },
+
+    // ---------------------------------------------------------------- claims and binding
+    /// The claims encoding is structurally wrong (see [`ClaimsDefect`]). Truncation, trailing
+    /// bytes and oversize input are reported as [`Error::Truncated`], [`Error::TrailingBytes`]
+    /// and [`Error::InputTooLarge`] with [`Subject::Claims`].
+    ClaimsMalformed {
+        defect: ClaimsDefect,
+    },
+    /// The claims encoding has a format version this crate does not read.
+    UnsupportedClaimsVersion(u16),
+    /// The evidence's REPORT_DATA is not SHA-512(domain tag ‖ canonical claims): the evidence
+    /// does not vouch for these claims. Both values in hex.
+    ReportDataMismatch {
+        expected: String,
+        actual: String,
+    },
+    /// The claims' expiry is at or before the verification time.
+    ClaimsExpired {
+        expires_at: i64,
+        now: i64,
+    },
+    /// The claims' creation time is after the verification time.
+    ClaimsNotYetValid {
+        created_at: i64,
+        now: i64,
+    },
+    /// The claims carry no nonce or another nonce than the one the verifier sent.
+    NonceMismatch,
+    /// The claims name another platform than the verified evidence is from (e.g. hardware
+    /// claims with simulated evidence, SNP claims with a TDX quote).
+    ClaimsPlatformMismatch {
+        claims: &'static str,
+        evidence: &'static str,
+    },
+}
+
+/// What is wrong with a claims encoding ([`Error::ClaimsMalformed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClaimsDefect {
+    /// The first four bytes are not the claims magic.
+    BadMagic,
+    /// A field tag this version does not define.
+    UnknownField { tag: u8 },
+    /// A field tag appears twice.
+    DuplicateField { tag: u8 },
+    /// A field tag is lower than the one before it (tags must be strictly increasing).
+    FieldOutOfOrder { tag: u8, after: u8 },
+    /// A required field is absent.
+    MissingField { field: &'static str },
+    /// A field's length is outside what the field allows.
+    FieldLength {
+        field: &'static str,
+        length: usize,
+        min: usize,
+        max: usize,
+    },
+    /// A platform code this version does not define.
+    UnknownPlatform(u8),
+}
+
+impl fmt::Display for ClaimsDefect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadMagic => f.write_str("bad magic"),
+            Self::UnknownField { tag } => write!(f, "unknown field tag {tag}"),
+            Self::DuplicateField { tag } => write!(f, "field tag {tag} appears twice"),
+            Self::FieldOutOfOrder { tag, after } => {
+                write!(
+                    f,
+                    "field tag {tag} follows tag {after} (tags must increase)"
+                )
+            }
+            Self::MissingField { field } => write!(f, "required field {field} is absent"),
+            Self::FieldLength {
+                field,
+                length,
+                min,
+                max,
+            } => write!(f, "field {field} has {length} bytes, allowed {min}..={max}"),
+            Self::UnknownPlatform(code) => write!(f, "unknown platform code {code:#04x}"),
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -577,6 +663,25 @@ impl Error {
             }
             PlatformNotAllowed { platform } => {
                 format!("the policy has no section for platform {platform}")
+            }
+            ClaimsMalformed { defect } => format!("malformed claims: {defect}"),
+            UnsupportedClaimsVersion(v) => format!("unsupported claims format version {v}"),
+            ReportDataMismatch { expected, actual } => format!(
+                "REPORT_DATA {actual} is not SHA-512(tag ‖ claims) = {expected}: the evidence does not vouch for these claims"
+            ),
+            ClaimsExpired { expires_at, now } => format!(
+                "claims expired at {} (verification time {})",
+                fmt_time(*expires_at),
+                fmt_time(*now)
+            ),
+            ClaimsNotYetValid { created_at, now } => format!(
+                "claims are created at {}, after the verification time {}",
+                fmt_time(*created_at),
+                fmt_time(*now)
+            ),
+            NonceMismatch => "the claims do not carry the nonce the verifier sent".into(),
+            ClaimsPlatformMismatch { claims, evidence } => {
+                format!("the claims name platform {claims}, the evidence is from {evidence}")
             }
             #[allow(unreachable_patterns)]
             other => format!("{other:?}"),

@@ -19,6 +19,23 @@
 //! 7. status merging as Intel QVL; Revoked is an error.
 //!
 //! Debug, SEPT_VE_DISABLE and measurements are the policy's business, not checked here.
+//!
+//! Deliberate differences from `dcap_qvl::verify::verify`, each named in a test (unit tests
+//! here and `tests/tdx_oracle.rs`):
+//! - TD attributes (DEBUG, SEPT_VE_DISABLE, migratable, profiling, service TDs) are reported,
+//!   not judged: the policy decides, so a debug TD verifies here and dcap-qvl refuses it;
+//! - the PCE-ID of the PCK certificate must equal the TCB info's `pceId`;
+//! - a CRL whose `thisUpdate` is after the verification time is not yet valid;
+//! - a root copy in a chain must be the anchor or validly self-signed by the anchor's key, and
+//!   a chain must be ordered (leaf first, or root first as in Intel's sample data); a PEM
+//!   chain with a broken section is malformed (dcap-qvl's PEM reader drops the section);
+//! - the QE authentication data may have any length (Intel's format; dcap-qvl wants 32 bytes);
+//! - for a TD 1.5, Intel's `TDRelaunchAdvised…` statuses are reported as the launch status
+//!   plus `relaunch_advised` (and `current_tcb_status`), keeping to Intel's seven names.
+//!
+//! Time semantics: certificates are valid from `notBefore` to `notAfter` inclusive, TCB info
+//! and QE identity from `issueDate` to `nextUpdate` inclusive (as dcap-qvl), CRLs from
+//! `thisUpdate` until the second before `nextUpdate` (as webpki).
 
 mod cache;
 mod chain;
@@ -144,9 +161,13 @@ struct VerifiedPck {
 }
 
 /// Verifies quotes; holds the trust anchors and a bounded cache of verified collateral.
+///
+/// `Send + Sync`: share one verifier (e.g. in an `Arc`) so that calls with the same collateral
+/// hit its cache. A cache entry is used only at times inside the validity window of everything
+/// it was built from; [`TdxVerifier::clear_cache`] empties it.
 pub struct TdxVerifier {
     roots: Vec<RootAnchor>,
-    /// The anchors that parsed (index into `roots` kept for `TrustRoot`).
+    /// The anchors that parsed, each with its kind and (for Intel) the key id check result.
     anchors: Vec<Anchor>,
     cache: Cache<VerifiedCollateral, VerifiedPck>,
 }
@@ -187,6 +208,11 @@ impl TdxVerifier {
     }
 
     /// Verify a parsed quote with its collateral at `now` (unix seconds).
+    ///
+    /// The first call with a collateral verifies it completely ("cold"); later calls with the
+    /// same collateral bytes at a time inside its window reuse the verified TCB info, QE
+    /// identity, CRLs and PCK chain and repeat only the quote's own checks ("warm"). Both
+    /// paths give the same result.
     pub fn verify(
         &self,
         quote: &Quote,
@@ -390,6 +416,23 @@ impl TdxVerifier {
 
         let root_crl = Crl::parse(&c.root_ca_crl, Subject::RootCaCrl, Some(anchor.spki()))?;
         root_crl.check_time(now, Subject::RootCaCrl)?;
+        // The root itself must not be revoked by its own CRL (dcap-qvl checks this too).
+        webpki::check_single_cert_revocation(
+            anchor.cert.der.as_ref(),
+            &[&root_crl.crl],
+            &[chain::sig_algo()],
+            chain::unix_time(now),
+        )
+        .map_err(|e| match e {
+            webpki::Error::CertRevoked => Error::CertificateRevoked {
+                subject: Subject::Certificate,
+                serial: hex::encode(&anchor.cert.serial),
+            },
+            other => Error::CrlInvalid {
+                subject: Subject::RootCaCrl,
+                reason: format!("does not cover the root: {other:?}"),
+            },
+        })?;
         let pck_crl = Crl::parse(&c.pck_crl, Subject::PckCrl, None)?;
         pck_crl.check_time(now, Subject::PckCrl)?;
         let crls = Crls {
@@ -553,7 +596,72 @@ fn check_header(quote: &Quote) -> Result<bool> {
     if h.qe_vendor_id != INTEL_QE_VENDOR_ID {
         return Err(Error::UnknownQeVendorId(h.qe_vendor_id));
     }
+    if !fields_match_signed_bytes(quote) {
+        return Err(Error::Malformed {
+            subject: Subject::QuoteBody,
+            reason: "header or body fields differ from the signed bytes".into(),
+        });
+    }
     Ok(is_tdx)
+}
+
+/// The claims we return are the parsed fields, the signature covers `signed_bytes`: check they
+/// agree (always true for [`Quote::parse`] output; a `Quote` edited after parsing fails here).
+fn fields_match_signed_bytes(quote: &Quote) -> bool {
+    let h = &quote.header;
+    let b = &quote.signed_bytes;
+    let at = |base: usize, offset: usize, expected: &[u8]| {
+        let start = base.checked_add(offset);
+        let end = start.and_then(|s| s.checked_add(expected.len()));
+        start.zip(end).and_then(|(s, e)| b.get(s..e)) == Some(expected)
+    };
+    let header_ok = at(0, 0, &h.version.to_le_bytes())
+        && at(0, 2, &h.attestation_key_type.to_le_bytes())
+        && at(0, 4, &h.tee_type.to_le_bytes())
+        && at(0, 8, &h.qe_svn.to_le_bytes())
+        && at(0, 10, &h.pce_svn.to_le_bytes())
+        && at(0, 12, &h.qe_vendor_id)
+        && at(0, 28, &h.user_data);
+    // v5 puts a body descriptor (type u16, size u32) between header and body.
+    let body_at = if h.version == 5 { 54 } else { 48 };
+    let td10 = |r: &super::quote::TdReport10, o: usize| {
+        at(o, 0, &r.tee_tcb_svn)
+            && at(o, 16, &r.mr_seam)
+            && at(o, 64, &r.mr_signer_seam)
+            && at(o, 112, &r.seam_attributes)
+            && at(o, 120, &r.td_attributes)
+            && at(o, 128, &r.xfam)
+            && at(o, 136, &r.mr_td)
+            && at(o, 184, &r.mr_config_id)
+            && at(o, 232, &r.mr_owner)
+            && at(o, 280, &r.mr_owner_config)
+            && r.rt_mr
+                .iter()
+                .zip((328..).step_by(48))
+                .all(|(rtmr, off)| at(o, off, rtmr))
+            && at(o, 520, &r.report_data)
+    };
+    let (body_ok, len) = match &quote.body {
+        QuoteBody::SgxEnclave(r) => (
+            at(body_at, 0, &r.cpu_svn)
+                && at(body_at, 16, &r.misc_select.to_le_bytes())
+                && at(body_at, 48, &r.attributes)
+                && at(body_at, 64, &r.mr_enclave)
+                && at(body_at, 128, &r.mr_signer)
+                && at(body_at, 256, &r.isv_prod_id.to_le_bytes())
+                && at(body_at, 258, &r.isv_svn.to_le_bytes())
+                && at(body_at, 320, &r.report_data),
+            384,
+        ),
+        QuoteBody::Td10(r) => (td10(r, body_at), 584),
+        QuoteBody::Td15(r) => (
+            td10(&r.base, body_at)
+                && at(body_at, 584, &r.tee_tcb_svn2)
+                && at(body_at, 600, &r.mr_service_td),
+            648,
+        ),
+    };
+    header_ok && body_ok && body_at.checked_add(len) == Some(b.len())
 }
 
 /// The QE report fields we judge, read from the 384 bytes the PCK key signed (SGX REPORTBODY

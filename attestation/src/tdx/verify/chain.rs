@@ -25,7 +25,56 @@ const MAX_PEM_CHAIN_BYTES: usize = 32 * 1024;
 /// ECDSA P-256 with SHA-256 (RustCrypto), the only algorithm Intel's DCAP PKI uses; the same
 /// algorithm object dcap-qvl's RustCrypto backend passes to webpki.
 pub(crate) fn sig_algo() -> &'static dyn SignatureVerificationAlgorithm {
-    <dcap_qvl::crypto::RustCryptoCrypto as dcap_qvl::config::CryptoProvider>::sig_algo()
+    #[cfg(test)]
+    {
+        &counting::COUNTING
+    }
+    #[cfg(not(test))]
+    {
+        <dcap_qvl::crypto::RustCryptoCrypto as dcap_qvl::config::CryptoProvider>::sig_algo()
+    }
+}
+
+/// Tests count the signature verifications of this thread (what the cache saves).
+#[cfg(test)]
+pub(crate) mod counting {
+    use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm};
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Signature verifications on this thread since the last call.
+    pub fn take() -> usize {
+        COUNT.with(|c| c.replace(0))
+    }
+
+    #[derive(Debug)]
+    pub struct Counting;
+    pub static COUNTING: Counting = Counting;
+
+    fn inner() -> &'static dyn SignatureVerificationAlgorithm {
+        <dcap_qvl::crypto::RustCryptoCrypto as dcap_qvl::config::CryptoProvider>::sig_algo()
+    }
+
+    impl SignatureVerificationAlgorithm for Counting {
+        fn verify_signature(
+            &self,
+            key: &[u8],
+            msg: &[u8],
+            sig: &[u8],
+        ) -> Result<(), InvalidSignature> {
+            COUNT.with(|c| c.set(c.get().saturating_add(1)));
+            inner().verify_signature(key, msg, sig)
+        }
+        fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+            inner().public_key_alg_id()
+        }
+        fn signature_alg_id(&self) -> AlgorithmIdentifier {
+            inner().signature_alg_id()
+        }
+    }
 }
 
 /// A raw `r ‖ s` P-256 signature as DER, rejecting r or s outside `[1, n)` up front.
@@ -86,44 +135,20 @@ pub(crate) struct Cert {
     pub window: Window,
     /// The subjectPublicKey bits (SEC1 point for EC keys).
     pub public_key: Vec<u8>,
-    /// DER of the TBSCertificate and the signature, for locating a bad link.
-    tbs: Vec<u8>,
-    signature: Vec<u8>,
 }
 
 impl Cert {
     pub fn parse(der: CertificateDer<'static>, subject: Subject) -> Result<Self> {
-        let malformed = |e: &dyn std::fmt::Display| Error::CertificateMalformed {
+        let fields = cert_fields(der.as_ref()).map_err(|e| Error::CertificateMalformed {
             subject,
             reason: e.to_string(),
-        };
-        let cert = x509_cert::Certificate::from_der(der.as_ref()).map_err(|e| malformed(&e))?;
-        let tbs = cert.tbs_certificate();
-        let validity = tbs.validity();
-        let secs = |t: std::time::Duration| i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
-        let window = Window {
-            start: secs(validity.not_before.to_unix_duration()),
-            end: secs(validity.not_after.to_unix_duration()),
-        };
-        let public_key = tbs
-            .subject_public_key_info()
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| malformed(&"public key is not a whole number of bytes"))?
-            .to_vec();
-        let signature = cert
-            .signature()
-            .as_bytes()
-            .ok_or_else(|| malformed(&"signature is not a whole number of bytes"))?
-            .to_vec();
+        })?;
         Ok(Self {
-            subject: tbs.subject().clone(),
-            issuer: tbs.issuer().clone(),
-            serial: tbs.serial_number().as_bytes().to_vec(),
-            window,
-            public_key,
-            tbs: tbs.to_der().map_err(|e| malformed(&e))?,
-            signature,
+            subject: fields.subject,
+            issuer: fields.issuer,
+            serial: fields.serial,
+            window: fields.window,
+            public_key: fields.public_key,
             der,
         })
     }
@@ -132,10 +157,19 @@ impl Cert {
         self.subject == self.issuer
     }
 
-    /// Whether `issuer_key` signed this certificate (diagnostics only: webpki decides).
+    /// Whether `issuer_key` signed this certificate (diagnostics and the root copy only:
+    /// webpki decides the path; the TBS is re-encoded here, off the fast path).
     fn signed_by(&self, issuer_key: &[u8]) -> bool {
+        let Ok(cert) = x509_cert::Certificate::from_der(self.der.as_ref()) else {
+            return false;
+        };
+        let (Ok(tbs), Some(signature)) =
+            (cert.tbs_certificate().to_der(), cert.signature().as_bytes())
+        else {
+            return false;
+        };
         sig_algo()
-            .verify_signature(issuer_key, &self.tbs, &self.signature)
+            .verify_signature(issuer_key, &tbs, signature)
             .is_ok()
     }
 
@@ -158,6 +192,90 @@ impl Cert {
     }
 }
 
+fn unix(t: x509_cert::time::Time) -> i64 {
+    i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
+}
+
+struct CertFields {
+    serial: Vec<u8>,
+    issuer: Name,
+    window: Window,
+    subject: Name,
+    public_key: Vec<u8>,
+}
+
+/// The TBSCertificate fields up to the public key, read without decoding the extensions
+/// (webpki parses and validates the whole certificate; this only feeds errors and windows).
+fn cert_fields(der: &[u8]) -> der::Result<CertFields> {
+    use der::Reader as _;
+    use x509_cert::certificate::Rfc5280;
+    let mut reader = der::SliceReader::new(der)?;
+    let fields = reader.sequence(|cert| {
+        let fields = cert.sequence(|tbs| {
+            if der::Tag::peek(tbs)?.is_context_specific() {
+                tbs.tlv_bytes()?; // version
+            }
+            let serial = x509_cert::serial_number::SerialNumber::<Rfc5280>::decode(tbs)?;
+            tbs.tlv_bytes()?; // signature algorithm
+            let issuer = Name::decode(tbs)?;
+            let validity = x509_cert::time::Validity::<Rfc5280>::decode(tbs)?;
+            let subject = Name::decode(tbs)?;
+            let spki = x509_cert::spki::SubjectPublicKeyInfoRef::decode(tbs)?;
+            let public_key = spki
+                .subject_public_key
+                .as_bytes()
+                .ok_or_else(|| der::Error::from(der::ErrorKind::Failed))?
+                .to_vec();
+            tbs.drain(tbs.remaining_len())?;
+            Ok::<_, der::Error>(CertFields {
+                serial: serial.as_bytes().to_vec(),
+                issuer,
+                window: Window {
+                    start: unix(validity.not_before),
+                    end: unix(validity.not_after),
+                },
+                subject,
+                public_key,
+            })
+        })?;
+        cert.drain(cert.remaining_len())?;
+        Ok::<_, der::Error>(fields)
+    })?;
+    reader.finish()?;
+    Ok(fields)
+}
+
+/// Issuer and `[thisUpdate, nextUpdate)` of a CRL, read without decoding its entries.
+fn crl_fields(der: &[u8]) -> der::Result<(Name, Window)> {
+    use der::Reader as _;
+    let mut reader = der::SliceReader::new(der)?;
+    let fields = reader.sequence(|list| {
+        let fields = list.sequence(|tbs| {
+            if der::Tag::peek(tbs)? == der::Tag::Integer {
+                tbs.tlv_bytes()?; // version
+            }
+            tbs.tlv_bytes()?; // signature algorithm
+            let issuer = Name::decode(tbs)?;
+            let this_update = x509_cert::time::Time::decode(tbs)?;
+            // webpki refuses CRLs without nextUpdate, and so do we.
+            let next_update = x509_cert::time::Time::decode(tbs)?;
+            tbs.drain(tbs.remaining_len())?;
+            Ok::<_, der::Error>((
+                issuer,
+                Window {
+                    start: unix(this_update),
+                    // webpki: expired from nextUpdate on, so the last valid second is one before.
+                    end: unix(next_update).saturating_sub(1),
+                },
+            ))
+        })?;
+        list.drain(list.remaining_len())?;
+        Ok::<_, der::Error>(fields)
+    })?;
+    reader.finish()?;
+    Ok(fields)
+}
+
 /// Decode a PEM chain (leaf first).
 pub(crate) fn parse_pem_chain(pem: &[u8], subject: Subject) -> Result<Vec<Cert>> {
     if pem.len() > MAX_PEM_CHAIN_BYTES {
@@ -171,7 +289,7 @@ pub(crate) fn parse_pem_chain(pem: &[u8], subject: Subject) -> Result<Vec<Cert>>
     for item in CertificateDer::pem_slice_iter(pem) {
         let der = item.map_err(|e| Error::CertificateMalformed {
             subject,
-            reason: format!("PEM: {e:?}"),
+            reason: format!("PEM: {e}"),
         })?;
         if certs.len() >= MAX_CHAIN_CERTS {
             return Err(Error::CertificateChainInvalid {
@@ -256,7 +374,7 @@ pub(crate) struct Crl {
     pub crl: CertRevocationList<'static>,
     pub issuer: Name,
     pub window: Window,
-    revoked: Vec<Vec<u8>>,
+    der: Vec<u8>,
 }
 
 impl Crl {
@@ -264,25 +382,7 @@ impl Crl {
     /// it later). Dates are checked separately ([`Crl::check_time`]).
     pub fn parse(der: &[u8], subject: Subject, issuer_spki: Option<&[u8]>) -> Result<Self> {
         let invalid = |reason: String| Error::CrlInvalid { subject, reason };
-        let info =
-            x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
-                .map_err(|e| invalid(format!("DER: {e}")))?;
-        let tbs = &info.tbs_cert_list;
-        let secs = |t: std::time::Duration| i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
-        let next_update = tbs
-            .next_update
-            .ok_or_else(|| invalid("no nextUpdate".into()))?;
-        // webpki treats a CRL as expired from nextUpdate on: the last valid second is one before.
-        let window = Window {
-            start: secs(tbs.this_update.to_unix_duration()),
-            end: secs(next_update.to_unix_duration()).saturating_sub(1),
-        };
-        let revoked = tbs
-            .revoked_certificates
-            .iter()
-            .flatten()
-            .map(|r| r.serial_number.as_bytes().to_vec())
-            .collect();
+        let (issuer, window) = crl_fields(der).map_err(|e| invalid(format!("DER: {e}")))?;
         let owned = match issuer_spki {
             Some(spki) => OwnedCertRevocationList::from_der_verified(der, spki, &[sig_algo()]),
             None => OwnedCertRevocationList::from_der(der),
@@ -296,9 +396,9 @@ impl Crl {
         })?;
         Ok(Self {
             crl: owned.into(),
-            issuer: tbs.issuer.clone(),
+            issuer,
             window,
-            revoked,
+            der: der.to_vec(),
         })
     }
 
@@ -320,8 +420,17 @@ impl Crl {
         Ok(())
     }
 
+    /// Whether the CRL lists `serial` (to name the revoked certificate; webpki decides).
     fn lists(&self, serial: &[u8]) -> bool {
-        self.revoked.iter().any(|s| s == serial)
+        x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&self.der)
+            .map(|crl| {
+                crl.tbs_cert_list
+                    .revoked_certificates
+                    .iter()
+                    .flatten()
+                    .any(|r| r.serial_number.as_bytes() == serial)
+            })
+            .unwrap_or(false)
     }
 }
 

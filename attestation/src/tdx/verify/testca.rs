@@ -149,7 +149,12 @@ pub fn crl(issuer: &Ca, this_update: i64, next_update: i64, serials: &[u64]) -> 
 
 /// The Intel SGX extension of the real `tdx_quote`'s PCK certificate.
 pub fn real_pck_extension() -> Vec<u8> {
-    let quote = Quote::parse(&test_vectors::read("tdx/tdx_quote")).unwrap();
+    pck_extension_of("tdx/tdx_quote")
+}
+
+/// The Intel SGX extension of a real quote's PCK certificate.
+pub fn pck_extension_of(quote: &str) -> Vec<u8> {
+    let quote = Quote::parse(&test_vectors::read(quote)).unwrap();
     let leaf = quote.pck_chain_der().unwrap().remove(0);
     let cert = x509_cert::Certificate::from_der(&leaf).unwrap();
     let oid = x509_cert::der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1");
@@ -200,6 +205,8 @@ pub struct Fixture {
     pub pck_chain: String,
     pub tcb_chain: String,
     pub qe_chain: Option<String>,
+    /// The verification time the CRLs are issued around.
+    pub at: i64,
     /// Sign TCB info / QE identity with this CA instead of `tcb_signer`.
     pub tcb_info_signer: Option<Ca>,
     pub qe_identity_signer: Option<Ca>,
@@ -217,6 +224,11 @@ impl Fixture {
     }
 
     pub fn with_pck_extension(ext: Vec<u8>) -> Self {
+        Self::from_vector("tdx/tdx_quote", "tdx/tdx_quote_collateral.json", AT, ext)
+    }
+
+    /// Another real quote (and its collateral, re-issued), around time `at`.
+    pub fn from_vector(quote: &str, collateral: &str, at: i64, ext: Vec<u8>) -> Self {
         let root = Spec::new("Test SGX Root CA", true, ROOT_SERIAL).self_signed();
         let pck_ca = Spec::new("Test SGX PCK Platform CA", true, PCK_CA_SERIAL).issued_by(&root);
         let tcb_signer =
@@ -224,17 +236,17 @@ impl Fixture {
         let mut pck_spec = Spec::new("Test SGX PCK Certificate", false, PCK_SERIAL);
         pck_spec.extension = Some(ext);
         let pck = pck_spec.issued_by(&pck_ca);
-        let real: Value =
-            serde_json::from_slice(&test_vectors::read("tdx/tdx_quote_collateral.json")).unwrap();
+        let real: Value = serde_json::from_slice(&test_vectors::read(collateral)).unwrap();
         let tcb_info = serde_json::from_str(real["tcb_info"].as_str().unwrap()).unwrap();
         let qe_identity = serde_json::from_str(real["qe_identity"].as_str().unwrap()).unwrap();
         Self {
-            root_crl: crl(&root, AT - DAY, AT + 30 * DAY, &[]),
-            pck_crl: crl(&pck_ca, AT - DAY, AT + 30 * DAY, &[]),
+            root_crl: crl(&root, at - DAY, at + 30 * DAY, &[]),
+            pck_crl: crl(&pck_ca, at - DAY, at + 30 * DAY, &[]),
+            at,
             pck_chain: format!("{}{}{}", pck.pem(), pck_ca.pem(), root.pem()),
             tcb_chain: format!("{}{}", tcb_signer.pem(), root.pem()),
             qe_chain: None,
-            raw_quote: test_vectors::read("tdx/tdx_quote"),
+            raw_quote: test_vectors::read(quote),
             tcb_info,
             qe_identity,
             root,
@@ -272,6 +284,37 @@ impl Fixture {
         raw
     }
 
+    /// `raw` (a quote in the layout of the vectors) with a fresh attestation key of ours:
+    /// `edit` changes the signed header and body, the quote is re-signed with the new key, the
+    /// QE report re-bound to it (REPORTDATA = SHA-256(key ‖ QE auth data)) and re-signed by the
+    /// test PCK key. So every field of the body can be set.
+    pub fn resign(&self, mut raw: Vec<u8>, edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+        use sha2::Digest as _;
+        let parsed = Quote::parse(&raw).unwrap();
+        let n = parsed.signed_bytes.len();
+        let report = &parsed.signature.qe_report_raw;
+        let at = raw
+            .windows(report.len())
+            .position(|w| w == report.as_slice())
+            .unwrap();
+        edit(&mut raw[..n]);
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let signing = p256::ecdsa::SigningKey::from_pkcs8_der(&key.serialize_der()).unwrap();
+        let point = signing.verifying_key().to_encoded_point(false);
+        let public = &point.as_bytes()[1..];
+        // Signature data: length (4), signature (64), attestation key (64).
+        raw[n + 68..n + 132].copy_from_slice(public);
+        let sig: p256::ecdsa::Signature = signing.sign(&raw[..n]);
+        raw[n + 4..n + 68].copy_from_slice(&sig.to_bytes());
+        let mut h = sha2::Sha256::new();
+        h.update(public);
+        h.update(&parsed.signature.qe_auth_data);
+        raw[at + 320..at + 352].copy_from_slice(&h.finalize());
+        let qe_sig = self.pck.sign(&raw[at..at + 384]);
+        raw[at + 384..at + 448].copy_from_slice(&qe_sig);
+        raw
+    }
+
     pub fn quote_bytes(&self) -> Vec<u8> {
         self.quote_bytes_with(|_| {})
     }
@@ -280,12 +323,13 @@ impl Fixture {
         Quote::parse(&self.quote_bytes()).unwrap()
     }
 
-    pub fn collateral(&self) -> Collateral {
+    /// The collateral without the parser's form checks (the verifier must cope on its own).
+    pub fn inner(&self) -> dcap_qvl::QuoteCollateralV3 {
         let tcb_info = serde_json::to_string(&self.tcb_info).unwrap();
         let qe_identity = serde_json::to_string(&self.qe_identity).unwrap();
         let tcb_signer = self.tcb_info_signer.as_ref().unwrap_or(&self.tcb_signer);
         let qe_signer = self.qe_identity_signer.as_ref().unwrap_or(&self.tcb_signer);
-        Collateral::from_inner(dcap_qvl::QuoteCollateralV3 {
+        dcap_qvl::QuoteCollateralV3 {
             pck_crl_issuer_chain: format!("{}{}", self.pck_ca.pem(), self.root.pem()),
             root_ca_crl: self.root_crl.clone(),
             pck_crl: self.pck_crl.clone(),
@@ -296,7 +340,10 @@ impl Fixture {
             qe_identity_signature: qe_signer.sign(qe_identity.as_bytes()),
             qe_identity,
             pck_certificate_chain: Some(self.pck_chain.clone()),
-        })
-        .unwrap()
+        }
+    }
+
+    pub fn collateral(&self) -> Collateral {
+        Collateral::from_inner(self.inner()).unwrap()
     }
 }

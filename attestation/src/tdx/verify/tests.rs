@@ -60,6 +60,132 @@ fn warm_verification_uses_the_cache_and_agrees_with_cold() {
 }
 
 #[test]
+fn cold_verification_checks_nine_signatures_and_warm_only_the_quotes_two() {
+    let quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
+    let coll = collateral("tdx_quote_collateral.json");
+    let verifier = TdxVerifier::new();
+    chain::counting::take();
+    verifier.verify(&quote, &coll, TDX_AT).unwrap();
+    // Root CA CRL, TCB signer, TCB info, QE identity, PCK CA, PCK, PCK CRL, QE report, quote:
+    // as many as dcap-qvl.
+    assert_eq!(chain::counting::take(), 9);
+    verifier.verify(&quote, &coll, TDX_AT).unwrap();
+    // QE report and quote signatures only.
+    assert_eq!(chain::counting::take(), 2);
+}
+
+#[test]
+fn a_quote_edited_after_parsing_is_refused() {
+    let coll = collateral("tdx_quote_collateral.json");
+    let verifier = TdxVerifier::new();
+    let mut quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
+    if let QuoteBody::Td10(td) = &mut quote.body {
+        td.mr_td[0] ^= 1;
+    }
+    let err = verifier.verify(&quote, &coll, TDX_AT).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Malformed {
+                subject: Subject::QuoteBody,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let mut quote = parse_quote(&test_vectors::read("tdx/sgx_quote"));
+    quote.header.user_data[0] ^= 1;
+    let err = verifier.verify(&quote, &coll, TDX_AT).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Malformed {
+                subject: Subject::QuoteBody,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn quote_without_a_pck_chain_and_collateral_without_one_is_unsupported() {
+    let coll = collateral("tdx_quote_collateral.json");
+    let mut quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
+    // Type 3: encrypted PPID — the PCK certificate must then come with the collateral.
+    quote.signature.certification_data.cert_type = 3;
+    let err = TdxVerifier::new()
+        .verify(&quote, &coll, TDX_AT)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedCertificationDataType(3)),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn pck_chain_from_the_collateral_replaces_a_missing_one_in_the_quote() {
+    let mut coll = collateral("tdx_quote_collateral.json").inner;
+    let mut quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
+    coll.pck_certificate_chain =
+        Some(String::from_utf8(quote.pck_chain_pem().unwrap().to_vec()).unwrap());
+    quote.signature.certification_data.cert_type = 3;
+    quote.signature.certification_data.data = vec![0; 16];
+    let v = TdxVerifier::new()
+        .verify(&quote, &Collateral::from_inner(coll).unwrap(), TDX_AT)
+        .unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::UpToDate);
+}
+
+#[test]
+fn td_qe_identity_version_3_is_accepted_for_tdx() {
+    let mut f = Fixture::new();
+    f.qe_identity["version"] = 3.into();
+    assert_eq!(run(&f).unwrap().tcb_status, TcbStatus::UpToDate);
+    f.qe_identity["version"] = 4.into();
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralMismatch {
+                subject: Subject::QeIdentity,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn verifier_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<TdxVerifier>();
+    let quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
+    let coll = collateral("tdx_quote_collateral.json");
+    let verifier = TdxVerifier::new();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| verifier.verify(&quote, &coll, TDX_AT).unwrap());
+        }
+    });
+    assert_eq!(verifier.cache.len(), (1, 1));
+}
+
+#[test]
+fn the_cache_is_bounded() {
+    let f = Fixture::new();
+    let verifier = f.verifier();
+    let quote = f.quote();
+    let mut f = f;
+    for i in 0..(cache::CAPACITY + 6) {
+        // Each collateral differs in its (signed) TCB evaluation data number.
+        f.tcb_info["tcbEvaluationDataNumber"] = (i as u64 + 1).into();
+        verifier.verify(&quote, &f.collateral(), AT).unwrap();
+    }
+    assert_eq!(verifier.cache.len(), (cache::CAPACITY, cache::CAPACITY));
+}
+
+#[test]
 fn a_cached_collateral_does_not_outlive_its_window() {
     let quote = parse_quote(&test_vectors::read("tdx/tdx_quote"));
     let coll = collateral("tdx_quote_collateral.json");
@@ -80,31 +206,40 @@ fn a_cached_collateral_does_not_outlive_its_window() {
         .unwrap();
 }
 
+/// Best-of-rounds time per call of `f` (the minimum is robust to a loaded machine).
+fn best_per_call(rounds: usize, n: usize, mut f: impl FnMut()) -> f64 {
+    (0..rounds)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed().as_secs_f64() / n as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
 #[test]
-#[ignore = "benchmark: cargo test --release -p cocoon-attestation bench_ -- --ignored --nocapture"]
+#[ignore = "benchmark: cargo test --release -p cocoon-attestation --lib bench_ -- --ignored --nocapture"]
 fn bench_tdx_quote_against_dcap_qvl() {
     let raw = test_vectors::read("tdx/tdx_quote");
     let coll = collateral("tdx_quote_collateral.json");
-    let n = 200;
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        dcap_qvl::verify::verify(&raw, &coll.inner, TDX_AT as u64).unwrap();
-    }
-    let dcap = t.elapsed().as_secs_f64() / n as f64;
     let verifier = TdxVerifier::new();
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        verifier.clear_cache();
-        let q = parse_quote(&raw);
-        verifier.verify(&q, &coll, TDX_AT).unwrap();
+    let (rounds, n) = (15, 40);
+    let (mut dcap, mut cold, mut warm) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    // Interleave the three so a burst of load hits them alike.
+    for _ in 0..rounds {
+        dcap = dcap.min(best_per_call(1, n, || {
+            dcap_qvl::verify::verify(&raw, &coll.inner, TDX_AT as u64).unwrap();
+        }));
+        cold = cold.min(best_per_call(1, n, || {
+            verifier.clear_cache();
+            verifier.verify(&parse_quote(&raw), &coll, TDX_AT).unwrap();
+        }));
+        warm = warm.min(best_per_call(1, n, || {
+            verifier.verify(&parse_quote(&raw), &coll, TDX_AT).unwrap();
+        }));
     }
-    let cold = t.elapsed().as_secs_f64() / n as f64;
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        let q = parse_quote(&raw);
-        verifier.verify(&q, &coll, TDX_AT).unwrap();
-    }
-    let warm = t.elapsed().as_secs_f64() / n as f64;
     println!(
         "dcap-qvl {:.0}/s, cold {:.0}/s ({:.2}x), warm {:.0}/s ({:.2}x)",
         1.0 / dcap,
@@ -113,6 +248,8 @@ fn bench_tdx_quote_against_dcap_qvl() {
         1.0 / warm,
         dcap / warm
     );
+    // The warm target of issue #2 (the margin is large; cold is at parity, within noise).
+    assert!(dcap / warm >= 2.0, "warm only {:.2}x", dcap / warm);
 }
 
 // ------------------------------------------------------------------ test CA: logic behind signatures
@@ -205,6 +342,23 @@ fn pck_listed_in_the_pck_crl_is_revoked() {
             err,
             Error::CertificateRevoked {
                 subject: Subject::PckCertificate,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn root_listed_in_its_own_crl_is_revoked() {
+    let mut f = Fixture::new();
+    f.root_crl = crl(&f.root, AT - DAY, AT + DAY, &[testca::ROOT_SERIAL]);
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CertificateRevoked {
+                subject: Subject::Certificate,
                 ..
             }
         ),
@@ -964,4 +1118,513 @@ fn a_cached_pck_chain_is_not_reused_under_a_crl_that_revokes_it() {
     f.pck_crl = crl(&f.pck_ca, AT - DAY, AT + DAY, &[testca::PCK_SERIAL]);
     let err = verifier.verify(&quote, &f.collateral(), AT).unwrap_err();
     assert!(matches!(err, Error::CertificateRevoked { .. }), "{err:?}");
+}
+
+// ------------------------------------------------------------------ TD 1.5 (v5 quote)
+
+const OUTDATED_AT: i64 = 1774003274;
+
+/// `tdx_quote_outdated` (v5, TD 1.5 body: TEE_TCB_SVN 07 01 03, TEE_TCB_SVN2 0D 01 03) with its
+/// collateral re-issued and the platform levels lowered so that its PCK meets the first one.
+fn td15_fixture() -> Fixture {
+    let mut f = Fixture::from_vector(
+        "tdx/tdx_quote_outdated",
+        "tdx/tdx_quote_outdated_collateral.json",
+        OUTDATED_AT,
+        testca::pck_extension_of("tdx/tdx_quote_outdated"),
+    );
+    let first = &mut f.tcb_info["tcbLevels"][0]["tcb"];
+    for c in first["sgxtcbcomponents"].as_array_mut().unwrap() {
+        c["svn"] = 0.into();
+    }
+    f
+}
+
+fn td15_run(f: &Fixture) -> (Result<VerifiedQuote>, Result<String, String>) {
+    let raw = f.quote_bytes();
+    let coll = f.collateral();
+    (
+        f.verifier()
+            .verify(&Quote::parse(&raw).unwrap(), &coll, f.at),
+        dcap_verdict(f, &raw, &coll, f.at),
+    )
+}
+
+#[test]
+fn td15_quote_meeting_a_level_is_up_to_date_for_launch_and_current_tcb() {
+    let f = td15_fixture();
+    let (ours, dcap) = td15_run(&f);
+    let v = ours.unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::UpToDate);
+    assert_eq!(v.current_tcb_status, Some(TcbStatus::UpToDate));
+    assert!(!v.relaunch_advised);
+    assert_eq!(dcap.as_deref(), Ok("UpToDate"));
+}
+
+#[test]
+fn td15_with_an_out_of_date_launch_module_and_an_up_to_date_current_one_advises_relaunch() {
+    let mut f = td15_fixture();
+    // Module ISVSVN 7 at launch, 13 now: make 10 the first up-to-date module level.
+    for id in f.tcb_info["tdxModuleIdentities"].as_array_mut().unwrap() {
+        if id["id"] == "TDX_01" {
+            id["tcbLevels"] = serde_json::json!([
+                {"tcb": {"isvsvn": 10}, "tcbDate": "2025-01-01T00:00:00Z", "tcbStatus": "UpToDate"},
+                {"tcb": {"isvsvn": 2}, "tcbDate": "2024-01-01T00:00:00Z", "tcbStatus": "OutOfDate",
+                 "advisoryIDs": ["INTEL-SA-01234"]}
+            ]);
+        }
+    }
+    let (ours, dcap) = td15_run(&f);
+    let v = ours.unwrap();
+    // We keep Intel's seven names: the launch status with the relaunch flag beside it.
+    assert_eq!(v.tcb_status, TcbStatus::OutOfDate);
+    assert_eq!(v.current_tcb_status, Some(TcbStatus::UpToDate));
+    assert!(v.relaunch_advised);
+    assert_eq!(v.advisory_ids, ["INTEL-SA-01234"]);
+    assert_eq!(dcap.as_deref(), Ok("TDRelaunchAdvised"));
+}
+
+#[test]
+fn td15_whose_module_is_below_every_module_level_is_not_supported() {
+    let mut f = td15_fixture();
+    for id in f.tcb_info["tdxModuleIdentities"].as_array_mut().unwrap() {
+        if id["id"] == "TDX_01" {
+            // Module ISVSVN 7 at launch and 13 now are both below 14.
+            id["tcbLevels"] = serde_json::json!([
+                {"tcb": {"isvsvn": 14}, "tcbDate": "2025-01-01T00:00:00Z", "tcbStatus": "UpToDate"}
+            ]);
+        }
+    }
+    let (ours, dcap) = td15_run(&f);
+    let err = ours.unwrap_err();
+    assert!(matches!(err, Error::TcbLevelNotFound), "{err:?}");
+    assert!(dcap.is_err(), "{dcap:?}");
+}
+
+#[test]
+fn td15_with_a_revoked_current_module_is_revoked() {
+    let mut f = td15_fixture();
+    for id in f.tcb_info["tdxModuleIdentities"].as_array_mut().unwrap() {
+        if id["id"] == "TDX_01" {
+            id["tcbLevels"] = serde_json::json!([
+                {"tcb": {"isvsvn": 10}, "tcbDate": "2025-01-01T00:00:00Z", "tcbStatus": "Revoked"},
+                {"tcb": {"isvsvn": 2}, "tcbDate": "2024-01-01T00:00:00Z", "tcbStatus": "UpToDate"}
+            ]);
+        }
+    }
+    let (ours, dcap) = td15_run(&f);
+    let err = ours.unwrap_err();
+    assert!(matches!(err, Error::TcbRevoked), "{err:?}");
+    assert!(dcap.is_err(), "{dcap:?}");
+}
+
+// ------------------------------------------------------------------ SGX (v3 quote)
+
+fn sgx_fixture() -> Fixture {
+    Fixture::from_vector(
+        "tdx/sgx_quote",
+        "tdx/sgx_quote_collateral.json",
+        SGX_AT,
+        testca::pck_extension_of("tdx/sgx_quote"),
+    )
+}
+
+fn sgx_run(f: &Fixture) -> Result<VerifiedQuote> {
+    verify_both(f, &f.quote_bytes(), &f.collateral(), f.at, None)
+}
+
+#[test]
+fn sgx_quote_reissued_keeps_its_status_and_advisories() {
+    let v = sgx_run(&sgx_fixture()).unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::ConfigurationAndSWHardeningNeeded);
+    assert_eq!(v.advisory_ids, ["INTEL-SA-00289", "INTEL-SA-00615"]);
+    assert_eq!(v.current_tcb_status, None);
+}
+
+#[test]
+fn tdx_tcb_info_for_an_sgx_quote_is_a_collateral_mismatch() {
+    let mut f = sgx_fixture();
+    f.tcb_info["id"] = "TDX".into();
+    let err = sgx_run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralMismatch {
+                subject: Subject::TcbInfo,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sgx_tcb_info_version_1_is_a_collateral_mismatch() {
+    let mut f = sgx_fixture();
+    f.tcb_info["version"] = 1.into();
+    let err = sgx_run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralMismatch {
+                subject: Subject::TcbInfo,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn td_qe_identity_for_an_sgx_quote_is_a_collateral_mismatch() {
+    let mut f = sgx_fixture();
+    f.qe_identity["id"] = "TD_QE".into();
+    let err = sgx_run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralMismatch {
+                subject: Subject::QeIdentity,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sgx_platform_with_an_out_of_date_qe_becomes_out_of_date_configuration_needed() {
+    let mut f = sgx_fixture();
+    for level in f.qe_identity["tcbLevels"].as_array_mut().unwrap() {
+        level["tcbStatus"] = "OutOfDate".into();
+    }
+    let v = sgx_run(&f).unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::OutOfDateConfigurationNeeded);
+}
+
+#[test]
+fn sgx_pce_id_mismatch_is_refused() {
+    let ext = edit_extension(
+        &testca::pck_extension_of("tdx/sgx_quote"),
+        testca::PCE_ID_OID,
+        &[0, 7],
+    );
+    let f = Fixture::from_vector(
+        "tdx/sgx_quote",
+        "tdx/sgx_quote_collateral.json",
+        SGX_AT,
+        ext,
+    );
+    let err = verify_both(&f, &f.quote_bytes(), &f.collateral(), f.at, Some("PCE-ID")).unwrap_err();
+    assert!(matches!(err, Error::PceIdMismatch { .. }), "{err:?}");
+}
+
+// ------------------------------------------------------------------ collateral form and dates
+
+fn rfc3339(t: i64) -> String {
+    crate::error::fmt_time(t)
+}
+
+#[test]
+fn tcb_info_is_valid_through_its_next_update_second_and_expired_after() {
+    let mut f = Fixture::new();
+    f.tcb_info["nextUpdate"] = rfc3339(AT).into();
+    let (raw, coll) = (f.quote_bytes(), f.collateral());
+    verify_both(&f, &raw, &coll, AT, None).unwrap();
+    let err = verify_both(&f, &raw, &coll, AT + 1, None).unwrap_err();
+    assert!(
+        matches!(err, Error::CollateralExpired { subject: Subject::TcbInfo, next_update: AT, now, .. } if now == AT + 1),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tcb_info_is_valid_from_its_issue_second() {
+    let mut f = Fixture::new();
+    f.tcb_info["issueDate"] = rfc3339(AT).into();
+    let (raw, coll) = (f.quote_bytes(), f.collateral());
+    verify_both(&f, &raw, &coll, AT, None).unwrap();
+    let err = verify_both(&f, &raw, &coll, AT - 1, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CollateralNotYetValid {
+                subject: Subject::TcbInfo,
+                issue_date: AT,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn expired_qe_identity_is_reported_with_its_dates() {
+    let mut f = Fixture::new();
+    f.qe_identity["nextUpdate"] = rfc3339(AT - 1).into();
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(err, Error::CollateralExpired { subject: Subject::QeIdentity, next_update, .. } if next_update == AT - 1),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tcb_info_that_is_not_json_is_malformed() {
+    let f = Fixture::new();
+    let mut coll = f.collateral().inner;
+    coll.tcb_info = "{\"id\":".into();
+    coll.tcb_info_signature = f.tcb_signer.sign(coll.tcb_info.as_bytes());
+    let coll = Collateral { inner: coll };
+    let err = verify_both(&f, &f.quote_bytes(), &coll, AT, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Malformed {
+                subject: Subject::TcbInfo,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tcb_info_with_a_short_fmspc_is_malformed() {
+    let mut f = Fixture::new();
+    f.tcb_info["fmspc"] = "B0C06F".into();
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Malformed {
+                subject: Subject::TcbInfo,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn empty_pck_chain_in_the_collateral_is_refused() {
+    let mut f = Fixture::new();
+    f.pck_chain = String::new();
+    let coll = Collateral { inner: f.inner() };
+    let err = verify_both(&f, &f.quote_bytes(), &coll, AT, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CertificateChainInvalid {
+                subject: Subject::PckCertChain,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn pck_chain_with_a_garbled_certificate_is_malformed() {
+    let mut f = Fixture::new();
+    f.pck_chain = f.pck_chain.replacen("MII", "MIX", 1);
+    let err = run(&f).unwrap_err();
+    assert!(matches!(err, Error::CertificateMalformed { .. }), "{err:?}");
+}
+
+#[test]
+fn pck_crl_that_is_not_der_is_invalid() {
+    let mut f = Fixture::new();
+    f.pck_crl = b"not a CRL".to_vec();
+    let coll = Collateral { inner: f.inner() };
+    let err = verify_both(&f, &f.quote_bytes(), &coll, AT, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CrlInvalid {
+                subject: Subject::PckCrl,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn expired_tcb_signing_certificate_is_reported_as_expired() {
+    let mut f = Fixture::new();
+    let mut spec = Spec::new("Test SGX TCB Signing", false, 90);
+    spec.not_after = AT - 1;
+    let signer = spec.issued_by(&f.root);
+    f.tcb_chain = format!("{}{}", signer.pem(), f.root.pem());
+    f.tcb_signer = signer;
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(err, Error::CertificateExpired { subject: Subject::TcbInfo, not_after, .. } if not_after == AT - 1),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tcb_chain_without_the_root_copy_still_reaches_the_anchor() {
+    let mut f = Fixture::new();
+    f.tcb_chain = f.tcb_signer.pem();
+    run(&f).unwrap();
+}
+
+#[test]
+fn tcb_chain_of_a_foreign_root_is_untrusted() {
+    let mut f = Fixture::new();
+    let other_root = Spec::new("Test SGX Root CA", true, 95).self_signed();
+    let signer = Spec::new("Test SGX TCB Signing", false, 96).issued_by(&other_root);
+    f.tcb_chain = format!("{}{}", signer.pem(), other_root.pem());
+    f.tcb_signer = signer;
+    let err = run(&f).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::UntrustedRoot {
+                subject: Subject::TcbInfo
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+// ------------------------------------------------------------------ re-signed quote bodies
+
+/// TD_ATTRIBUTES of a v4 quote: body offset 120 (header 48).
+const TD_ATTRIBUTES: usize = 48 + 120;
+
+#[test]
+fn resigned_quote_with_an_unchanged_body_verifies_under_the_test_pki() {
+    let f = Fixture::new();
+    let raw = f.resign(f.raw_quote.clone(), |_| {});
+    let v = verify_both(&f, &raw, &f.collateral(), AT, None).unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::UpToDate);
+}
+
+#[test]
+fn sept_ve_disable_clear_is_left_to_the_policy_while_dcap_qvl_rejects_it() {
+    let f = Fixture::new();
+    // SEPT_VE_DISABLE is TD_ATTRIBUTES bit 28 (byte 3, 0x10).
+    let raw = f.resign(f.raw_quote.clone(), |b| b[TD_ATTRIBUTES + 3] &= !0x10);
+    let coll = f.collateral();
+    let v = f
+        .verifier()
+        .verify(&Quote::parse(&raw).unwrap(), &coll, AT)
+        .unwrap();
+    assert_eq!(v.quote.td_report().unwrap().td_attributes[3] & 0x10, 0);
+    let d = dcap_verdict(&f, &raw, &coll, AT).unwrap_err();
+    assert!(d.contains("SEPT_VE_DISABLE"), "{d}");
+}
+
+#[test]
+fn debug_td_is_left_to_the_policy_while_dcap_qvl_rejects_it() {
+    let f = Fixture::new();
+    let raw = f.resign(f.raw_quote.clone(), |b| b[TD_ATTRIBUTES] |= 0x01);
+    let coll = f.collateral();
+    let v = f
+        .verifier()
+        .verify(&Quote::parse(&raw).unwrap(), &coll, AT)
+        .unwrap();
+    assert_eq!(v.tcb_status, TcbStatus::UpToDate);
+    let d = dcap_verdict(&f, &raw, &coll, AT).unwrap_err();
+    assert!(d.contains("Debug"), "{d}");
+}
+
+#[test]
+fn td_module_signer_other_than_the_tcb_info_is_a_module_identity_mismatch() {
+    let f = Fixture::new();
+    // MRSIGNERSEAM: body offset 64.
+    let raw = f.resign(f.raw_quote.clone(), |b| b[48 + 64] ^= 0x01);
+    let err = verify_both(&f, &raw, &f.collateral(), AT, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TdxModuleIdentityMismatch {
+                field: "mr_signer_seam"
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn seam_attributes_outside_the_mask_are_a_module_identity_mismatch() {
+    let mut f = Fixture::new();
+    for id in f.tcb_info["tdxModuleIdentities"].as_array_mut().unwrap() {
+        id["attributesMask"] = "FEFFFFFFFFFFFFFF".into();
+    }
+    // SEAMATTRIBUTES: body offset 112; bit 0 is outside the mask.
+    let raw = f.resign(f.raw_quote.clone(), |b| b[48 + 112] |= 0x01);
+    let err = verify_both(&f, &raw, &f.collateral(), AT, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TdxModuleIdentityMismatch {
+                field: "seam_attributes"
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn td_tcb_svn_below_every_level_is_not_supported() {
+    let f = Fixture::new();
+    // TEE_TCB_SVN[2] (a TDX component the platform levels judge) to 0.
+    let raw = f.resign(f.raw_quote.clone(), |b| b[48 + 2] = 0);
+    let err = verify_both(&f, &raw, &f.collateral(), AT, None).unwrap_err();
+    assert!(matches!(err, Error::TcbLevelNotFound), "{err:?}");
+}
+
+#[test]
+fn empty_qe_auth_data_is_accepted_here_while_dcap_qvl_wants_32_bytes() {
+    // v4 tdx_quote: signature data length at 632, certification data size at 766, QE auth
+    // data length at 1218 followed by its 32 bytes. Drop the 32 bytes and fix the sizes.
+    let f = Fixture::new();
+    let raw = &f.raw_quote;
+    let mut short = raw[..1218].to_vec();
+    short.extend_from_slice(&0u16.to_le_bytes());
+    short.extend_from_slice(&raw[1252..]);
+    for at in [632, 766] {
+        let size = u32::from_le_bytes(short[at..at + 4].try_into().unwrap()) - 32;
+        short[at..at + 4].copy_from_slice(&size.to_le_bytes());
+    }
+    let resigned = f.resign(short, |_| {});
+    let quote = Quote::parse(&resigned).unwrap();
+    assert!(quote.signature.qe_auth_data.is_empty());
+    let coll = f.collateral();
+    f.verifier().verify(&quote, &coll, AT).unwrap();
+    let d = dcap_verdict(&f, &resigned, &coll, AT).unwrap_err();
+    assert!(d.contains("auth data"), "{d}");
+}
+
+#[test]
+fn a_cached_pck_chain_does_not_outlive_the_pck_certificate() {
+    let mut f = Fixture::new();
+    let mut spec = Spec::new("Test SGX PCK Certificate", false, 81);
+    spec.extension = Some(testca::real_pck_extension());
+    spec.not_after = AT + 100;
+    let pck = spec.issued_by(&f.pck_ca);
+    f.pck_chain = format!("{}{}{}", pck.pem(), f.pck_ca.pem(), f.root.pem());
+    f.pck = pck;
+    let verifier = f.verifier();
+    let (quote, coll) = (f.quote(), f.collateral());
+    verifier.verify(&quote, &coll, AT).unwrap();
+    verifier.verify(&quote, &coll, AT + 100).unwrap();
+    let err = verifier.verify(&quote, &coll, AT + 101).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::CertificateExpired {
+                subject: Subject::PckCertificate,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The collateral entry stays usable: only the PCK chain was re-verified (and failed).
+    assert_eq!(verifier.cache.len(), (1, 1));
 }
