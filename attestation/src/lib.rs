@@ -14,6 +14,7 @@
 //!   real formats under a test root that only a policy naming it accepts.
 
 pub mod claims;
+pub mod encoding;
 pub mod error;
 pub mod policy;
 pub mod snp;
