@@ -1,0 +1,3 @@
+//! RA-TLS: certificates carrying attestation evidence.
+
+pub mod cocoon;
