@@ -323,6 +323,11 @@ pub enum Error {
     PlatformNotAllowed {
         platform: String,
     },
+    /// The policy requires a claim the claims do not carry (`field`: the policy key, e.g.
+    /// `claims.require_hpke_key`, `claims.model_dm_verity_root`).
+    RequiredClaimAbsent {
+        field: &'static str,
+    },
 
     // ---------------------------------------------------------------- claims and binding
     /// The claims encoding is structurally wrong (see [`ClaimsDefect`]). Truncation, trailing
@@ -711,6 +716,9 @@ impl Error {
             NonceMismatch => "the claims do not carry the nonce the verifier sent".into(),
             ClaimsPlatformMismatch { claims, evidence } => {
                 format!("the claims name platform {claims}, the evidence is from {evidence}")
+            }
+            RequiredClaimAbsent { field } => {
+                format!("the claims lack what policy {field} requires")
             }
             CocoonUnsupportedKey { algorithm } => {
                 format!("COCOON certificate key is {algorithm}, not Ed25519")
