@@ -399,3 +399,22 @@ fn no_application_byte_reaches_the_client_before_the_server_verified_it() {
     let _ = c.reader().read_to_end(&mut plaintext);
     assert!(plaintext.is_empty(), "client read {plaintext:?}");
 }
+
+#[test]
+fn client_verifies_a_cocoon_server_and_sees_no_claims_of_ours() {
+    let der = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/ratls/cocoon_sim_cert.der"
+    ))
+    .unwrap();
+    // The fixture's key: Ed25519 with seed 0x42 × 32 (tests/data/ratls/README.md).
+    let mut pkcs8 = hex::decode("302e020100300506032b657004220420").unwrap();
+    pkcs8.extend_from_slice(&[0x42; 32]);
+    let key = rcgen::KeyPair::try_from(pkcs8.as_slice()).unwrap();
+    let v = verifier();
+    let (mut c, mut s) = connect(client(&v), server(&der, &key));
+    handshake(&mut c, &mut s).unwrap();
+    let peer = peer_of(&v, &c).unwrap();
+    assert_eq!(peer.kind, CertificateKind::Cocoon);
+    assert!(peer.claims.is_none());
+}
