@@ -217,27 +217,42 @@ fn tampered_certificate_fails_its_self_signature() {
 
 #[test]
 fn certificate_signed_by_another_key_is_refused() {
-    // Subject key A, signed by B: rcgen's signed_by with an issuer of the same name.
+    // Same name as issuer and subject, same algorithm, but signed by another P-256 key.
     let subject = p256();
-    let issuer_key = ed25519();
-    let der_a = issue_with_extensions(&subject, &extensions_for(&subject), &params(NOW)).unwrap();
-    // Take A's certificate and replace its signature by one from B over the same TBS: the
-    // signature algorithm no longer fits the key, or the signature does not verify.
-    let cert = RaTlsCertificate::parse(&der_a).unwrap();
-    assert_eq!(cert.spki_sha256(), spki_sha256(&subject));
-    let issuer_params = rcgen::CertificateParams::new(vec!["x".to_string()]).unwrap();
+    let issuer_key = p256();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, "cocoon RA-TLS");
+    let mut issuer_params = rcgen::CertificateParams::new(vec![]).unwrap();
+    issuer_params.distinguished_name = dn.clone();
     let issuer = issuer_params.self_signed(&issuer_key).unwrap();
-    let mut params_b = rcgen::CertificateParams::new(vec!["x".to_string()]).unwrap();
-    params_b.distinguished_name = issuer.params().distinguished_name.clone();
-    let signed = params_b.signed_by(&subject, &issuer, &issuer_key).unwrap();
-    let err = parse_err(signed.der());
-    assert!(
-        matches!(
-            err,
-            Error::UnsupportedKeyType { .. } | Error::SelfSignatureInvalid
-        ),
-        "{err:?}"
-    );
+    let mut subject_params = rcgen::CertificateParams::new(vec![]).unwrap();
+    subject_params.distinguished_name = dn;
+    let signed = subject_params
+        .signed_by(&subject, &issuer, &issuer_key)
+        .unwrap();
+    assert!(matches!(
+        parse_err(signed.der()),
+        Error::SelfSignatureInvalid
+    ));
+}
+
+#[test]
+fn certificate_whose_issuer_is_not_its_subject_is_refused() {
+    let subject = p256();
+    let issuer_key = p256();
+    let mut issuer_params = rcgen::CertificateParams::new(vec![]).unwrap();
+    issuer_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "some CA");
+    let issuer = issuer_params.self_signed(&issuer_key).unwrap();
+    let signed = rcgen::CertificateParams::new(vec![])
+        .unwrap()
+        .signed_by(&subject, &issuer, &issuer_key)
+        .unwrap();
+    assert!(matches!(
+        parse_err(signed.der()),
+        Error::CertificateMalformed { reason, .. } if reason.contains("self-issued")
+    ));
 }
 
 #[test]
@@ -561,4 +576,41 @@ fn sim_policy_does_not_matter_for_real_evidence_binding() {
         verifier.verify_certificate(&der, MILAN_AT),
         Err(Error::ReportDataMismatch { .. })
     ));
+}
+
+#[test]
+fn transplanted_real_tdx_quote_fails_the_binding_inside_a_tls_handshake() {
+    // rustls's clock is pinned to the vector's time: the quote and its collateral verify.
+    let key = p256();
+    let claims = claims_for(&key, ClaimsPlatform::Tdx, TDX_AT);
+    let evidence = CarriedEvidence {
+        format: EvidenceFormat::TdxQuote,
+        evidence: vector("tdx/tdx_quote"),
+        certificates: vec![],
+    };
+    let der = issue_certificate(&key, &claims, &evidence, &params(TDX_AT)).unwrap();
+    let verifier = Arc::new(real_tdx_verifier());
+    let cc = cocoon_attestation::ratls::client_config_with_time_provider(
+        verifier.clone(),
+        None,
+        fixed(TDX_AT),
+    )
+    .unwrap();
+    let sc = cocoon_attestation::ratls::server_config_with_time_provider(
+        server_resolver(&der, &key),
+        None,
+        fixed(TDX_AT),
+    )
+    .unwrap();
+    let (mut c, mut s) = connect(cc, sc);
+    match handshake(&mut c, &mut s) {
+        Err(Failure::Client(e)) => assert!(
+            matches!(
+                cocoon_attestation::ratls::attestation_error(&e),
+                Some(Error::ReportDataMismatch { .. })
+            ),
+            "{e:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
