@@ -614,3 +614,110 @@ fn transplanted_real_tdx_quote_fails_the_binding_inside_a_tls_handshake() {
         other => panic!("{other:?}"),
     }
 }
+
+// ------------------------------------------------------------------ collateral selection
+
+fn vector_text(relative: &str) -> String {
+    String::from_utf8(vector(relative)).unwrap()
+}
+
+#[test]
+fn static_collateral_picks_the_collateral_of_the_quotes_fmspc() {
+    use cocoon_attestation::ratls::CollateralSource;
+    let source = StaticCollateral::from_json_many(&[
+        &vector_text("tdx/tdx_quote_outdated_collateral.json"),
+        &vector_text("tdx/tdx_quote_collateral.json"),
+        &vector_text("tdx/sgx_quote_collateral.json"),
+    ])
+    .unwrap();
+    let quote = cocoon_attestation::tdx::Quote::parse(&vector("tdx/tdx_quote")).unwrap();
+    let picked = source.tdx_collateral(&quote).unwrap();
+    let expected =
+        cocoon_attestation::tdx::Collateral::from_json(&vector("tdx/tdx_quote_collateral.json"))
+            .unwrap();
+    assert_eq!(*picked, expected);
+}
+
+#[test]
+fn static_collateral_without_the_quotes_fmspc_is_not_found() {
+    use cocoon_attestation::ratls::CollateralSource;
+    let source =
+        StaticCollateral::from_json(&vector_text("tdx/tdx_quote_outdated_collateral.json"))
+            .unwrap();
+    let quote = cocoon_attestation::tdx::Quote::parse(&vector("tdx/tdx_quote")).unwrap();
+    assert!(matches!(
+        source.tdx_collateral(&quote),
+        Err(Error::CollateralNotFound { reason }) if reason.contains("B0C06F000000")
+    ));
+}
+
+#[test]
+fn empty_static_collateral_is_refused() {
+    assert!(matches!(
+        StaticCollateral::new(vec![]),
+        Err(Error::CollateralNotFound { .. })
+    ));
+}
+
+// ------------------------------------------------------------------ issuer-side checks
+
+#[test]
+fn issuer_refuses_snp_evidence_without_its_vcek() {
+    let key = ed25519();
+    let claims = claims_for(&key, ClaimsPlatform::SevSnp, NOW);
+    let evidence = CarriedEvidence {
+        format: EvidenceFormat::SnpReport,
+        evidence: vec![0; 1184],
+        certificates: vec![],
+    };
+    assert!(matches!(
+        issue_certificate(&key, &claims, &evidence, &params(NOW)),
+        Err(Error::RaTlsExtensionMissing {
+            extension: "platform-certificates"
+        })
+    ));
+}
+
+#[test]
+fn issuer_refuses_platform_certificates_with_tdx_evidence() {
+    let key = ed25519();
+    let claims = claims_for(&key, ClaimsPlatform::Tdx, NOW);
+    let mut evidence = junk_evidence();
+    evidence.certificates.push(vec![1, 2, 3]);
+    assert!(matches!(
+        issue_certificate(&key, &claims, &evidence, &params(NOW)),
+        Err(Error::RaTlsExtensionMalformed {
+            extension: "platform-certificates",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn issuer_refuses_an_empty_validity() {
+    let key = ed25519();
+    let claims = claims_for(&key, ClaimsPlatform::Tdx, NOW);
+    let p = CertificateParams {
+        not_before: NOW,
+        not_after: NOW,
+        subject_alt_names: vec![],
+    };
+    assert!(matches!(
+        issue_certificate(&key, &claims, &junk_evidence(), &p),
+        Err(Error::Malformed { .. })
+    ));
+}
+
+#[test]
+fn issued_certificate_has_a_random_serial_and_the_given_names() {
+    let key = ed25519();
+    let claims = claims_for(&key, ClaimsPlatform::Tdx, NOW);
+    let a = issue_certificate(&key, &claims, &junk_evidence(), &params(NOW)).unwrap();
+    let b = issue_certificate(&key, &claims, &junk_evidence(), &params(NOW)).unwrap();
+    assert_ne!(a, b, "serials differ");
+    let cert = RaTlsCertificate::parse(&a).unwrap();
+    assert_eq!(cert.not_before(), NOW - 600);
+    assert_eq!(cert.not_after(), NOW + 6600);
+    assert_eq!(cert.key_type(), cocoon_attestation::ratls::KeyType::Ed25519);
+    assert!(a.windows(12).any(|w| w == b"enclave.test"));
+}
