@@ -721,3 +721,84 @@ fn issued_certificate_has_a_random_serial_and_the_given_names() {
     assert_eq!(cert.key_type(), cocoon_attestation::ratls::KeyType::Ed25519);
     assert!(a.windows(12).any(|w| w == b"enclave.test"));
 }
+
+// ------------------------------------------------------------------ mutations never slip through
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+}
+
+fn committed(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/ratls")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_mutation_of_a_committed_certificate_is_refused_without_panicking() {
+    // Ed25519 signatures are not malleable and DER is canonical: any change to the bytes must
+    // be refused (by the DER parser, the caps, or the self-signature).
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for name in ["ours_sim_snp_ed25519.der", "ours_sim_tdx_ed25519.der"] {
+        let original = committed(name);
+        RaTlsCertificate::parse(&original).unwrap();
+        for round in 0..600 {
+            let mut data = original.clone();
+            match rng.below(5) {
+                0 => {
+                    for _ in 0..=rng.below(4) {
+                        let i = rng.below(data.len());
+                        data[i] ^= (rng.next() as u8) | 1;
+                    }
+                }
+                1 => data.truncate(rng.below(data.len())),
+                2 => data.extend((0..=rng.below(16)).map(|_| rng.next() as u8)),
+                3 => {
+                    let at = rng.below(data.len() + 1);
+                    data.insert(at, rng.next() as u8);
+                }
+                _ => {
+                    let start = rng.below(data.len());
+                    let end = (start + 1 + rng.below(32)).min(data.len());
+                    data.drain(start..end);
+                }
+            }
+            if data == original {
+                continue;
+            }
+            assert!(
+                RaTlsCertificate::parse(&data).is_err(),
+                "{name}: mutation {round} was accepted"
+            );
+        }
+    }
+}
+
+#[test]
+fn arbitrary_bytes_are_refused_without_panicking() {
+    let mut rng = XorShift(42);
+    for len in [0usize, 1, 2, 16, 200, 4096] {
+        for _ in 0..50 {
+            let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            assert!(RaTlsCertificate::parse(&data).is_err());
+            assert!(default_verifier().verify_certificate(&data, NOW).is_err());
+        }
+    }
+}
