@@ -428,3 +428,27 @@ fn client_verifies_a_cocoon_server_and_sees_no_claims_of_ours() {
     assert_eq!(peer.kind, CertificateKind::Cocoon);
     assert!(peer.claims.is_none());
 }
+
+#[test]
+fn peer_of_at_verifies_again_when_the_result_was_evicted() {
+    let key = p256();
+    let der = tdx_cert(&key);
+    let v = Arc::new(
+        RaTlsVerifier::new(VerifierConfig {
+            cache_capacity: 1,
+            ..config(Policy::simulated())
+        })
+        .unwrap(),
+    );
+    let (mut c, mut s) = connect(client(&v), server(&der, &key));
+    handshake(&mut c, &mut s).unwrap();
+    // Another verification evicts the handshake's result.
+    v.verify_certificate(&tdx_cert(&p256()), SIM_NOW).unwrap();
+    assert!(peer_of(&v, &c).is_none());
+    let peer = peer_of_at(&v, &c, SIM_NOW).unwrap().unwrap();
+    assert_eq!(peer.spki_sha256, spki_sha256(&key));
+    assert!(matches!(
+        peer_of_at(&v, &c, SIM_NOW + 86_400),
+        Some(Err(Error::CertificateExpired { .. }))
+    ));
+}
