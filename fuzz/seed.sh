@@ -39,4 +39,7 @@ printf "version = 1\n[tdx]\nallow_debug = true\n" > "$here/corpus/policy_toml/mi
 seed evidence_encoding "$t/quote_hex.txt" "$t/trusted_root.pem" "$s/ask_ark_milan.pem" \
   "$s/milan_ask_ark_asvk.pem" "$s/vcek_milan.der" "$s/report_milan.hex"
 
+mkdir -p "$here/corpus/ratls_certificate"
+cp "$here"/../tests/data/ratls/*.der "$here/corpus/ratls_certificate/"
+
 for d in "$here"/corpus/*/; do echo "$(basename "$d"): $(ls "$d" | wc -l) seeds"; done
