@@ -16,9 +16,13 @@
 //! Trust: the host controls everything these interfaces return except the signed evidence
 //! itself; nothing here is trusted by a verifier until the evidence is verified.
 
+pub mod api;
 pub mod certtable;
 pub mod error;
+pub mod identity;
+pub mod rotation;
 pub mod select;
+pub mod server;
 pub mod sev_guest;
 pub mod tdx_guest;
 pub mod tsm;
