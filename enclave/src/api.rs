@@ -21,9 +21,10 @@ pub const IDENTITY_PATH: &str = "/v1/identity";
 pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response<ResponseBody> {
     let mut response = Response::new(full(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }
 

@@ -182,7 +182,10 @@ impl Identity {
     }
 
     /// As [`issue`](Self::issue) at the current system time.
-    pub fn issue_now(attester: &dyn Attester, config: &IdentityConfig) -> Result<Self, AttestError> {
+    pub fn issue_now(
+        attester: &dyn Attester,
+        config: &IdentityConfig,
+    ) -> Result<Self, AttestError> {
         Self::issue(attester, config, unix_now()?)
     }
 

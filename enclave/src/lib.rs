@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod certtable;
+pub mod cli;
 pub mod error;
 pub mod identity;
 pub mod rotation;

@@ -95,8 +95,10 @@ impl Router {
 
     /// Mounts `handler` at `method path` (exact match, query ignored).
     pub fn route(mut self, method: Method, path: &str, handler: impl Handler) -> Self {
-        self.routes
-            .insert((method.as_str().to_owned(), path.to_owned()), Arc::new(handler));
+        self.routes.insert(
+            (method.as_str().to_owned(), path.to_owned()),
+            Arc::new(handler),
+        );
         self
     }
 
@@ -358,25 +360,21 @@ async fn connection(
     let mut tls = shared.tls.clone();
     tls.cert_resolver = Arc::new(FixedIdentity(Arc::clone(identity.certified_key())));
     let acceptor = TlsAcceptor::from(Arc::new(tls));
-    let stream = match tokio::time::timeout(
-        shared.options.handshake_timeout,
-        acceptor.accept(tcp),
-    )
-    .await
-    {
-        Err(_) => {
-            stats.handshakes_timed_out.fetch_add(1, Ordering::AcqRel);
-            return;
-        }
-        Ok(Err(e)) => {
-            stats.handshakes_failed.fetch_add(1, Ordering::AcqRel);
-            if let Ok(mut last) = stats.last_failure.lock() {
-                *last = tls_error(&e).cloned();
+    let stream =
+        match tokio::time::timeout(shared.options.handshake_timeout, acceptor.accept(tcp)).await {
+            Err(_) => {
+                stats.handshakes_timed_out.fetch_add(1, Ordering::AcqRel);
+                return;
             }
-            return;
-        }
-        Ok(Ok(stream)) => stream,
-    };
+            Ok(Err(e)) => {
+                stats.handshakes_failed.fetch_add(1, Ordering::AcqRel);
+                if let Ok(mut last) = stats.last_failure.lock() {
+                    *last = tls_error(&e).cloned();
+                }
+                return;
+            }
+            Ok(Ok(stream)) => stream,
+        };
     drop(permit);
     let peer = match &shared.enclave.client_verifier {
         Some(verifier) => match peer_of(verifier, stream.get_ref().1) {
