@@ -32,6 +32,10 @@ pub enum Subject {
     SimulatedEvidence,
     /// The enclave's canonical claims (`claims` module).
     Claims,
+    /// An RA-TLS certificate (`ratls` module).
+    RaTlsCertificate,
+    /// A fresh attestation response (`ratls::FreshAttestation`).
+    FreshAttestation,
 }
 
 impl fmt::Display for Subject {
@@ -61,6 +65,8 @@ impl fmt::Display for Subject {
             Self::Policy => "policy",
             Self::SimulatedEvidence => "simulated evidence",
             Self::Claims => "claims",
+            Self::RaTlsCertificate => "RA-TLS certificate",
+            Self::FreshAttestation => "fresh attestation response",
         };
         f.write_str(name)
     }
@@ -356,6 +362,84 @@ pub enum Error {
     ClaimsPlatformMismatch {
         claims: &'static str,
         evidence: &'static str,
+    },
+
+    // ---------------------------------------------------------------- RA-TLS (`ratls`)
+    /// A required RA-TLS extension (`evidence`, `claims`) is absent from the certificate.
+    RaTlsExtensionMissing {
+        extension: &'static str,
+    },
+    /// An extension OID appears more than once in the certificate.
+    DuplicateExtension {
+        oid: String,
+    },
+    /// A critical extension this verifier does not understand.
+    UnknownCriticalExtension {
+        oid: String,
+    },
+    /// An RA-TLS extension is not marked critical.
+    RaTlsExtensionNotCritical {
+        extension: &'static str,
+    },
+    /// An RA-TLS extension's value does not decode.
+    RaTlsExtensionMalformed {
+        extension: &'static str,
+        reason: String,
+    },
+    /// An RA-TLS extension is larger than its cap.
+    RaTlsExtensionTooLarge {
+        extension: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    /// An RA-TLS extension of a version this build does not read.
+    UnsupportedRaTlsVersion {
+        extension: &'static str,
+        version: u64,
+    },
+    /// The certificate's key is not ECDSA P-256 or Ed25519 (or its signature algorithm does
+    /// not match the key).
+    UnsupportedKeyType {
+        algorithm: String,
+    },
+    /// The certificate's self-signature does not verify under its own key.
+    SelfSignatureInvalid,
+    /// The claims' `tls_spki_sha256` is not the SHA-256 of the certificate's public key: the
+    /// evidence vouches for another key.
+    CertificateKeyMismatch {
+        claims: String,
+        certificate: String,
+    },
+    /// notAfter − notBefore exceeds the verifier's maximum lifetime.
+    CertificateLifetimeTooLong {
+        lifetime_secs: i64,
+        max_secs: i64,
+    },
+    /// The peer sent intermediate certificates; RA-TLS chains have depth 0.
+    CertificateChainTooLong {
+        intermediates: usize,
+    },
+    /// No collateral for the quote (no source configured, or none for its FMSPC).
+    CollateralNotFound {
+        reason: String,
+    },
+    /// Authentic evidence that the policy refuses; every failed check, in evaluation order.
+    PolicyRejected {
+        failures: Vec<Error>,
+    },
+    /// A fresh attestation's claims differ from the peer's in more than the nonce.
+    FreshClaimsChanged {
+        field: &'static str,
+    },
+    /// A measurement of the peer differs from the one verified before (another TEE or image).
+    MeasurementChanged {
+        field: String,
+        before: String,
+        after: String,
+    },
+    /// Evidence carried in a format this path does not handle (e.g. COCOON without support).
+    UnsupportedEvidence {
+        reason: String,
     },
 }
 
@@ -683,6 +767,62 @@ impl Error {
             ClaimsPlatformMismatch { claims, evidence } => {
                 format!("the claims name platform {claims}, the evidence is from {evidence}")
             }
+            RaTlsExtensionMissing { extension } => {
+                format!("the certificate has no RA-TLS {extension} extension")
+            }
+            DuplicateExtension { oid } => format!("extension {oid} appears more than once"),
+            UnknownCriticalExtension { oid } => {
+                format!("unknown critical extension {oid}")
+            }
+            RaTlsExtensionNotCritical { extension } => {
+                format!("the RA-TLS {extension} extension is not marked critical")
+            }
+            RaTlsExtensionMalformed { extension, reason } => {
+                format!("malformed RA-TLS {extension} extension: {reason}")
+            }
+            RaTlsExtensionTooLarge {
+                extension,
+                size,
+                limit,
+            } => format!(
+                "RA-TLS {extension} extension of {size} bytes exceeds the limit of {limit} bytes"
+            ),
+            UnsupportedRaTlsVersion { extension, version } => {
+                format!("unsupported version {version} of the RA-TLS {extension} extension")
+            }
+            UnsupportedKeyType { algorithm } => format!(
+                "certificate key/signature algorithm {algorithm} is not ECDSA P-256 or Ed25519"
+            ),
+            SelfSignatureInvalid => "the certificate's self-signature is invalid".into(),
+            CertificateKeyMismatch {
+                claims,
+                certificate,
+            } => format!(
+                "the claims vouch for key SHA-256 {claims}, the certificate's key is {certificate}"
+            ),
+            CertificateLifetimeTooLong {
+                lifetime_secs,
+                max_secs,
+            } => format!(
+                "certificate lifetime {lifetime_secs} s exceeds the maximum of {max_secs} s"
+            ),
+            CertificateChainTooLong { intermediates } => format!(
+                "the peer sent {intermediates} intermediate certificate(s); RA-TLS certificates stand alone"
+            ),
+            CollateralNotFound { reason } => format!("no collateral for the quote: {reason}"),
+            PolicyRejected { failures } => {
+                let list: Vec<String> = failures.iter().map(Error::message).collect();
+                format!("the policy refuses the evidence: {}", list.join("; "))
+            }
+            FreshClaimsChanged { field } => format!(
+                "the fresh attestation's claims differ from the peer's in {field} (only the nonce may differ)"
+            ),
+            MeasurementChanged {
+                field,
+                before,
+                after,
+            } => format!("measurement {field} changed from {before} to {after}"),
+            UnsupportedEvidence { reason } => format!("unsupported evidence: {reason}"),
             #[allow(unreachable_patterns)]
             other => format!("{other:?}"),
         }

@@ -17,6 +17,7 @@ pub mod claims;
 pub mod encoding;
 pub mod error;
 pub mod policy;
+pub mod ratls;
 pub mod snp;
 pub mod tdx;
 
