@@ -397,7 +397,13 @@ pub fn verify_fresh_response(
     nonce: &[u8],
     now: i64,
 ) -> Result<Arc<VerifiedPeer>> {
-    let fresh = FreshAttestation::from_json(body).map_err(ClientError::Attestation)?;
+    let text = std::str::from_utf8(body).map_err(|_| {
+        ClientError::Attestation(cocoon_attestation::Error::Malformed {
+            subject: cocoon_attestation::Subject::FreshAttestation,
+            reason: "the response is not UTF-8".into(),
+        })
+    })?;
+    let fresh = FreshAttestation::from_json(text).map_err(ClientError::Attestation)?;
     conn.verifier
         .verify_fresh(&conn.peer, &fresh, nonce, now)
         .map_err(ClientError::Attestation)

@@ -526,7 +526,10 @@ async fn graceful_shutdown_stops_accepting() {
     assert!(refused.is_err(), "still accepting after shutdown");
 }
 
-/// The individual policy failures inside a verifier error.
+/// The individual policy failures inside a verifier error (none if it is not a policy refusal).
 fn policy_failures(error: &Error) -> Vec<Error> {
-    vec![error.clone()]
+    match error {
+        Error::PolicyRejected { failures } => failures.clone(),
+        _ => Vec::new(),
+    }
 }

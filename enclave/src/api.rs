@@ -144,6 +144,7 @@ pub fn peer_json(peer: &VerifiedPeer) -> Value {
         "claims": peer.claims.as_ref().map(claims_json),
         "spki_sha256": hex::encode(peer.spki_sha256),
         "measurements": peer.measurements,
+        "platform": peer.platform.as_str(),
         "simulated": peer.simulated,
     })
 }

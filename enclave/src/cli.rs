@@ -95,7 +95,7 @@ fn start(command: Command) -> Result<(), String> {
     let client_verifier = if mutual {
         let policy = load_policy(policy.as_deref())?;
         let collateral = collateral.as_deref().map(load_collateral).transpose()?;
-        Some(Arc::new(verifier(policy, collateral)))
+        Some(Arc::new(verifier(policy, collateral)?))
     } else {
         None
     };
@@ -146,11 +146,14 @@ fn start(command: Command) -> Result<(), String> {
     })
 }
 
-fn verifier(policy: Policy, collateral: Option<Collateral>) -> RaTlsVerifier {
-    RaTlsVerifier::new(VerifierConfig {
-        collateral: collateral.map(|c| Arc::new(StaticCollateral::new(c)) as _),
-        ..VerifierConfig::new(policy)
-    })
+fn verifier(policy: Policy, collateral: Option<Collateral>) -> Result<RaTlsVerifier, String> {
+    let mut config = VerifierConfig::new(policy);
+    if let Some(collateral) = collateral {
+        let source = StaticCollateral::new(vec![collateral])
+            .map_err(|e| format!("collateral: {}", e.message()))?;
+        config.collateral = Some(Arc::new(source));
+    }
+    RaTlsVerifier::new(config).map_err(|e| format!("verifier: {}", e.message()))
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {

@@ -38,6 +38,14 @@ pub struct Failure {
     pub message: String,
 }
 
+/// The failures an error stands for: every policy failure of a policy refusal, else itself.
+pub fn failures(error: Error) -> Vec<Failure> {
+    match error {
+        Error::PolicyRejected { failures } => failures.into_iter().map(Failure::from).collect(),
+        other => vec![other.into()],
+    }
+}
+
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         Self {
@@ -78,6 +86,14 @@ impl IdentityReport {
         }
     }
 
+    /// Without `--trust-simulated-root` a simulated peer is refused even when the policy
+    /// allows simulated evidence (the sim build's verifier knows the simulated roots).
+    pub fn refuse_simulated_unless(&mut self, trusted: bool) {
+        if !trusted && self.simulated() {
+            self.errors.push(Error::SimulatedEvidenceNotAllowed.into());
+        }
+    }
+
     pub fn accepted(&self) -> bool {
         self.peer.is_some() && self.errors.is_empty()
     }
@@ -100,7 +116,7 @@ impl IdentityReport {
     fn platform(&self) -> Option<String> {
         self.peer
             .as_ref()
-            .map(|p| p.platform.to_string())
+            .map(|p| p.platform.as_str().to_string())
             .or_else(|| self.claims().map(|c| c.platform.as_str().to_string()))
     }
 
@@ -319,7 +335,7 @@ pub fn check(verifier: &RaTlsVerifier, der: &[u8], now: i64) -> IdentityReport {
             report.unverified_claims = None;
             report.peer = Some(peer);
         }
-        Err(e) => report.errors.push(e.into()),
+        Err(e) => report.errors.extend(failures(e)),
     }
     report
 }

@@ -8,7 +8,7 @@ use cocoon_attestation::ratls::RaTlsVerifier;
 use cocoon_client::{fresh_attestation, random_nonce, ClientError, Connector, Timeouts};
 use sha2::{Digest, Sha256};
 
-use crate::cert::{certificate_info, EndpointInfo, Failure, IdentityReport};
+use crate::cert::{certificate_info, failures, EndpointInfo, Failure, IdentityReport};
 use crate::BadInput;
 
 /// Connects to `address` and verifies it at the current time. Network failures (no
@@ -92,7 +92,7 @@ async fn check_async(
 fn refused(mut report: IdentityReport, error: ClientError) -> Result<IdentityReport, BadInput> {
     match error {
         ClientError::Attestation(e) => {
-            report.errors.push(e.into());
+            report.errors.extend(failures(e));
             Ok(report)
         }
         ClientError::Tls(e) => {

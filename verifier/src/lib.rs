@@ -304,7 +304,8 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, BadInput> {
                 trust_simulated(&args),
             )?;
             let now = args.at.unwrap_or_else(unix_now);
-            let report = cert::check(&verifier, &der, now);
+            let mut report = cert::check(&verifier, &der, now);
+            report.refuse_simulated_unless(trust_simulated(&args));
             Ok(emit_identity(&report, args.json, out))
         }
         Command::Endpoint(args) => {
@@ -313,13 +314,14 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, BadInput> {
                 args.collateral.as_deref(),
                 trust_simulated_endpoint(&args),
             )?;
-            let report = endpoint::check(
+            let mut report = endpoint::check(
                 std::sync::Arc::new(verifier),
                 &args.address,
                 args.nonce,
                 std::time::Duration::from_secs(args.timeout),
                 unix_now(),
             )?;
+            report.refuse_simulated_unless(trust_simulated_endpoint(&args));
             Ok(emit_identity(&report, args.json, out))
         }
         Command::Bench(bench) => run_bench(bench, out),
@@ -358,9 +360,13 @@ fn ratls_verifier(
         None => simulated_collateral(trust_simulated)?,
     };
     let mut config = VerifierConfig::new(policy);
-    config.collateral = collateral.map(|c| std::sync::Arc::new(StaticCollateral::new(c)) as _);
-    let _ = trust_simulated;
-    Ok(RaTlsVerifier::new(config))
+    if let Some(collateral) = collateral {
+        let source = StaticCollateral::new(vec![collateral])
+            .map_err(|e| BadInput(format!("collateral: [{}] {}", e.kind(), e.message())))?;
+        config.collateral = Some(std::sync::Arc::new(source));
+    }
+    RaTlsVerifier::new(config)
+        .map_err(|e| BadInput(format!("verifier: [{}] {}", e.kind(), e.message())))
 }
 
 #[cfg(feature = "sim")]

@@ -42,8 +42,8 @@ pub fn verifier(policy_toml: &str) -> Arc<RaTlsVerifier> {
     let policy = Policy::from_toml(policy_toml).unwrap();
     let collateral = SimTdx::new().unwrap().collateral().unwrap();
     let mut config = VerifierConfig::new(policy);
-    config.collateral = Some(Arc::new(StaticCollateral::new(collateral)));
-    Arc::new(RaTlsVerifier::new(config))
+    config.collateral = Some(Arc::new(StaticCollateral::new(vec![collateral]).unwrap()));
+    Arc::new(RaTlsVerifier::new(config).unwrap())
 }
 
 pub fn sim_verifier() -> Arc<RaTlsVerifier> {
