@@ -148,3 +148,47 @@ pub fn peer_json(peer: &VerifiedPeer) -> Value {
         "simulated": peer.simulated,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_of_one_to_sixty_four_hex_bytes_is_accepted() {
+        assert_eq!(parse_nonce(Some("nonce=00")).unwrap(), vec![0]);
+        let max = "ab".repeat(64);
+        assert_eq!(
+            parse_nonce(Some(&format!("nonce={max}"))).unwrap().len(),
+            64
+        );
+        assert_eq!(parse_nonce(Some("other=1&nonce=0102")).unwrap(), vec![1, 2]);
+    }
+
+    #[test]
+    fn missing_empty_odd_non_hex_duplicate_or_long_nonces_are_refused() {
+        let long = format!("nonce={}", "ab".repeat(65));
+        for query in [
+            None,
+            Some(""),
+            Some("nonce="),
+            Some("nonce"),
+            Some("nonce=abc"),
+            Some("nonce=zz"),
+            Some("nonce=01&nonce=01"),
+            Some(long.as_str()),
+        ] {
+            assert!(parse_nonce(query).is_err(), "{query:?}");
+        }
+    }
+
+    #[test]
+    fn error_responses_are_json_with_kind_and_message() {
+        let response = error(StatusCode::BAD_REQUEST, "bad_nonce", "nonce is empty");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            response.headers().get(CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+    }
+}

@@ -296,3 +296,76 @@ pub fn unix_now() -> Result<i64, AttestError> {
         .as_secs();
     i64::try_from(secs).map_err(|_| AttestError::Clock)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_beyond_a_day_or_of_zero_are_refused() {
+        for (lifetime_secs, backdate_secs) in
+            [(0, 0), (MAX_LIFETIME_SECS, 1), (MAX_LIFETIME_SECS + 1, 0)]
+        {
+            let config = IdentityConfig {
+                lifetime_secs,
+                backdate_secs,
+                ..IdentityConfig::default()
+            };
+            assert!(
+                matches!(config.validate(), Err(AttestError::InvalidConfig { .. })),
+                "{lifetime_secs} + {backdate_secs}"
+            );
+        }
+        let day = IdentityConfig {
+            lifetime_secs: MAX_LIFETIME_SECS - 60,
+            backdate_secs: 60,
+            ..IdentityConfig::default()
+        };
+        assert!(day.validate().is_ok());
+    }
+
+    #[test]
+    fn snp_evidence_carries_the_vcek_and_tdx_evidence_nothing() {
+        use crate::certtable::SnpCertificate;
+        let snp = Evidence {
+            platform: cocoon_attestation::claims::ClaimsPlatform::SevSnp,
+            kind: EvidenceKind::SnpReport,
+            bytes: vec![1, 2, 3],
+            certificates: vec![
+                SnpCertificate {
+                    kind: SnpCertKind::Ark,
+                    der: vec![0xa],
+                },
+                SnpCertificate {
+                    kind: SnpCertKind::Vcek,
+                    der: vec![0xc],
+                },
+            ],
+        };
+        let carried = to_carried(snp);
+        assert_eq!(carried.format, EvidenceFormat::SnpReport);
+        assert_eq!(carried.certificates, vec![vec![0xc]]);
+
+        let vlek = Evidence {
+            platform: cocoon_attestation::claims::ClaimsPlatform::SevSnp,
+            kind: EvidenceKind::SnpReport,
+            bytes: vec![1],
+            certificates: vec![SnpCertificate {
+                kind: SnpCertKind::Vlek,
+                der: vec![0xd],
+            }],
+        };
+        assert_eq!(to_carried(vlek).certificates, vec![vec![0xd]]);
+
+        let tdx = Evidence {
+            platform: cocoon_attestation::claims::ClaimsPlatform::Tdx,
+            kind: EvidenceKind::TdxQuote,
+            bytes: vec![4],
+            certificates: Vec::new(),
+        };
+        let carried = to_carried(tdx);
+        assert_eq!(carried.format, EvidenceFormat::TdxQuote);
+        assert!(carried.certificates.is_empty());
+    }
+}

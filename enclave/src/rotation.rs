@@ -192,3 +192,25 @@ pub fn remaining_secs(identity: &Identity) -> u64 {
     let now = unix_now().unwrap_or(i64::MAX);
     u64::try_from(identity.expires_at().saturating_sub(now)).unwrap_or(0)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_comes_at_two_thirds_of_the_lifetime() {
+        let config = RotationConfig::default();
+        assert_eq!(config.renew_delay(3), Duration::from_secs(2));
+        assert_eq!(config.renew_delay(86_400), Duration::from_secs(57_600));
+    }
+
+    #[test]
+    fn a_zero_denominator_renews_at_once_instead_of_panicking() {
+        let config = RotationConfig {
+            renew_after: (2, 0),
+            ..RotationConfig::default()
+        };
+        assert_eq!(config.renew_delay(60), Duration::ZERO);
+    }
+}
