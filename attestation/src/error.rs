@@ -329,6 +329,11 @@ pub enum Error {
     PlatformNotAllowed {
         platform: String,
     },
+    /// The policy requires a claim the claims do not carry (`field`: the policy key, e.g.
+    /// `claims.require_hpke_key`, `claims.model_dm_verity_root`).
+    RequiredClaimAbsent {
+        field: &'static str,
+    },
 
     // ---------------------------------------------------------------- claims and binding
     /// The claims encoding is structurally wrong (see [`ClaimsDefect`]). Truncation, trailing
@@ -440,6 +445,34 @@ pub enum Error {
     /// Evidence carried in a format this path does not handle (e.g. COCOON without support).
     UnsupportedEvidence {
         reason: String,
+    },
+    // ---------------------------------------------------------------- COCOON interop (ratls::cocoon)
+    /// A COCOON certificate's key (or the key given to issue one) is not Ed25519.
+    CocoonUnsupportedKey {
+        algorithm: String,
+    },
+    /// An extension appears twice in a COCOON certificate.
+    CocoonDuplicateExtension {
+        oid: String,
+    },
+    /// A COCOON certificate marks critical an extension outside the set COCOON writes.
+    CocoonUnknownCriticalExtension {
+        oid: String,
+    },
+    /// A COCOON certificate lacks the quote or the user-claims extension.
+    CocoonExtensionMissing {
+        oid: &'static str,
+    },
+    /// The quote's REPORT_DATA is not SHA-512(user claims): the quote does not vouch for this
+    /// certificate. Both values in hex.
+    CocoonReportDataMismatch {
+        expected: String,
+        actual: String,
+    },
+    /// The user claims are not the certificate's raw Ed25519 public key. Both values in hex.
+    CocoonClaimsMismatch {
+        claims: String,
+        public_key: String,
     },
 }
 
@@ -823,6 +856,27 @@ impl Error {
                 after,
             } => format!("measurement {field} changed from {before} to {after}"),
             UnsupportedEvidence { reason } => format!("unsupported evidence: {reason}"),
+            RequiredClaimAbsent { field } => {
+                format!("the claims lack what policy {field} requires")
+            }
+            CocoonUnsupportedKey { algorithm } => {
+                format!("COCOON certificate key is {algorithm}, not Ed25519")
+            }
+            CocoonDuplicateExtension { oid } => {
+                format!("extension {oid} appears more than once in the COCOON certificate")
+            }
+            CocoonUnknownCriticalExtension { oid } => {
+                format!("the COCOON certificate has an unknown critical extension {oid}")
+            }
+            CocoonExtensionMissing { oid } => {
+                format!("the COCOON certificate has no extension {oid}")
+            }
+            CocoonReportDataMismatch { expected, actual } => format!(
+                "REPORT_DATA {actual} is not SHA-512(user claims) = {expected}: the quote does not vouch for this certificate"
+            ),
+            CocoonClaimsMismatch { claims, public_key } => format!(
+                "COCOON user claims {claims} are not the certificate's Ed25519 key {public_key}"
+            ),
             #[allow(unreachable_patterns)]
             other => format!("{other:?}"),
         }

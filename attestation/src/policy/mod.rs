@@ -14,6 +14,7 @@
 //! - evidence signed by the simulated TEE's root is accepted only with `allow_simulated = true`,
 //!   which only a build with the cargo feature `sim` can parse.
 
+mod claims;
 mod snp;
 mod tdx;
 
@@ -31,6 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Subject};
 use crate::TrustRoot;
 
+pub use claims::ClaimsPolicy;
 pub use snp::{GenerationName, SnpPolicy, TcbMinimum};
 pub use tdx::{SgxPolicy, TdxPolicy};
 
@@ -69,6 +71,7 @@ pub struct Policy {
     tdx: Option<TdxPolicy>,
     sgx: Option<SgxPolicy>,
     snp: Option<SnpPolicy>,
+    claims: Option<ClaimsPolicy>,
 }
 
 /// The TOML document as written; converted to [`Policy`] after validation.
@@ -84,6 +87,8 @@ struct PolicyFile {
     sgx: Option<tdx::SgxFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     snp: Option<snp::SnpFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claims: Option<claims::ClaimsFile>,
 }
 
 impl Policy {
@@ -120,6 +125,7 @@ impl Policy {
             tdx: file.tdx.map(TdxPolicy::from_file).transpose()?,
             sgx: file.sgx.map(SgxPolicy::from_file).transpose()?,
             snp: file.snp.map(SnpPolicy::from_file).transpose()?,
+            claims: file.claims.map(ClaimsPolicy::from_file).transpose()?,
         })
     }
 
@@ -130,6 +136,7 @@ impl Policy {
             tdx: self.tdx.as_ref().map(TdxPolicy::to_file),
             sgx: self.sgx.as_ref().map(SgxPolicy::to_file),
             snp: self.snp.as_ref().map(SnpPolicy::to_file),
+            claims: self.claims.as_ref().map(ClaimsPolicy::to_file),
         }
     }
 
@@ -186,6 +193,9 @@ impl Policy {
     pub fn snp(&self) -> Option<&SnpPolicy> {
         self.snp.as_ref()
     }
+    pub fn claims(&self) -> Option<&ClaimsPolicy> {
+        self.claims.as_ref()
+    }
 
     /// Set or remove the `[tdx]` section.
     pub fn with_tdx(mut self, tdx: Option<TdxPolicy>) -> Self {
@@ -200,6 +210,11 @@ impl Policy {
     /// Set or remove the `[snp]` section.
     pub fn with_snp(mut self, snp: Option<SnpPolicy>) -> Self {
         self.snp = snp;
+        self
+    }
+    /// Set or remove the `[claims]` section.
+    pub fn with_claims(mut self, claims: Option<ClaimsPolicy>) -> Self {
+        self.claims = claims;
         self
     }
 
@@ -258,6 +273,17 @@ impl Policy {
             None => failures.push(Error::PlatformNotAllowed {
                 platform: "SEV-SNP".into(),
             }),
+        }
+        Decision { failures }
+    }
+
+    /// Evaluate the enclave's claims (already bound to verified evidence) against the
+    /// `[claims]` section; without one, nothing is checked. Order: model_blake3,
+    /// model_dm_verity_root, config_digest, require_hpke_key, max_claims_lifetime_secs.
+    pub fn evaluate_claims(&self, claims: &crate::claims::Claims) -> Decision {
+        let mut failures = Vec::new();
+        if let Some(rules) = &self.claims {
+            rules.evaluate(claims, &mut failures);
         }
         Decision { failures }
     }

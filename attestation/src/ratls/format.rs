@@ -400,3 +400,39 @@ pub(crate) fn decode_platform_certificates(value: &[u8]) -> Result<Vec<Vec<u8>>>
     }
     Ok(out)
 }
+
+/// Dotted form of an OID's DER contents (arcs up to 128 bits; hex if it does not decode).
+pub(crate) fn oid_string(contents: &[u8]) -> String {
+    let mut arcs: Vec<u128> = Vec::new();
+    let mut value: u128 = 0;
+    let mut pending = false;
+    for b in contents {
+        if value.leading_zeros() < 7 {
+            return format!("oid:{}", hex::encode(contents));
+        }
+        value = value.wrapping_shl(7) | u128::from(b & 0x7f);
+        pending = true;
+        if b & 0x80 == 0 {
+            arcs.push(value);
+            value = 0;
+            pending = false;
+        }
+    }
+    let Some((&first, rest)) = arcs.split_first() else {
+        return format!("oid:{}", hex::encode(contents));
+    };
+    if pending {
+        return format!("oid:{}", hex::encode(contents));
+    }
+    let (a, b) = match first {
+        0..=39 => (0, first),
+        40..=79 => (1, first.saturating_sub(40)),
+        _ => (2, first.saturating_sub(80)),
+    };
+    let mut out = format!("{a}.{b}");
+    for arc in rest {
+        out.push('.');
+        out.push_str(&arc.to_string());
+    }
+    out
+}

@@ -20,6 +20,7 @@
 //! - [`rustls`](self::rustls) module: certificate verifiers for rustls 0.23 (TLS 1.3 only, no
 //!   resumption) and ready-made client/server configurations.
 
+pub mod cocoon;
 mod format;
 mod issue;
 mod parse;
@@ -110,33 +111,6 @@ pub struct CertificateParams {
     /// DNS names or IP addresses. Informational: verifiers do not match them (the identity is
     /// the attested claims; see `docs/ratls.md`).
     pub subject_alt_names: Vec<String>,
-}
-
-/// Hook for COCOON interop certificates (engineer "cocoon" provides `cocoon.rs`).
-mod cocoon_dispatch {
-    use crate::error::Error;
-
-    /// The contents of COCOON's quote extension OID 1.3.6.1.4.1.12345.1.
-    pub(crate) const COCOON_QUOTE_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xe0, 0x39, 0x01];
-
-    /// Whether `der` is a COCOON RA-TLS certificate: it parses and carries COCOON's quote
-    /// extension.
-    pub(crate) fn is_cocoon_certificate(der: &[u8]) -> bool {
-        match x509_parser::parse_x509_certificate(der) {
-            Ok((_, cert)) => cert
-                .extensions()
-                .iter()
-                .any(|e| e.oid.as_bytes() == COCOON_QUOTE_OID),
-            Err(_) => false,
-        }
-    }
-
-    /// Until the COCOON parser lands, such certificates are refused with a clear error.
-    pub(crate) fn unsupported() -> Error {
-        Error::UnsupportedEvidence {
-            reason: "COCOON RA-TLS certificates are not supported by this build yet".into(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ impl RaTlsCertificate {
             let oid = ext.oid.as_bytes();
             if seen.contains(&oid) {
                 return Err(Error::DuplicateExtension {
-                    oid: ext.oid.to_id_string(),
+                    oid: format::oid_string(oid),
                 });
             }
             seen.push(oid);
@@ -103,7 +103,7 @@ impl RaTlsCertificate {
                 None => {
                     if ext.critical && !KNOWN_CRITICAL.contains(&oid) {
                         return Err(Error::UnknownCriticalExtension {
-                            oid: ext.oid.to_id_string(),
+                            oid: format::oid_string(oid),
                         });
                     }
                 }

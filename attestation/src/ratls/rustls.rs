@@ -312,6 +312,8 @@ pub fn server_config_with_time_provider(
     config.send_tls13_tickets = 0;
     config.session_storage = Arc::new(NoServerSessionStorage {});
     config.max_early_data_size = 0;
+    // No 0.5-RTT data: nothing is sent before the client (certificate) is verified.
+    config.send_half_rtt_data = false;
     Ok(config)
 }
 

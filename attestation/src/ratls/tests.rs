@@ -171,3 +171,13 @@ fn oversized_fresh_attestation_json_is_refused() {
         Err(Error::InputTooLarge { .. })
     ));
 }
+
+#[test]
+fn oid_strings_decode_wide_arcs() {
+    assert_eq!(oid_string(&real_oid(2)), CLAIMS_OID);
+    assert_eq!(
+        oid_string(&encode_oid(&[1, 3, 6, 1, 4, 1, 12345, 1])),
+        "1.3.6.1.4.1.12345.1"
+    );
+    assert!(oid_string(&[0x81]).starts_with("oid:"));
+}

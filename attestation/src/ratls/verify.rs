@@ -465,17 +465,27 @@ impl Verified {
         }
     }
 
-    fn evaluate(&self, policy: &Policy) -> Result<()> {
-        let decision = match self {
+    /// The policy on the evidence and, for our certificates, on the claims (its `[claims]`
+    /// section); every failure of both in one error.
+    fn evaluate(&self, policy: &Policy, claims: Option<&Claims>) -> Result<()> {
+        let mut failures = match self {
             Self::Tdx(q) => policy.evaluate_tdx(q),
             Self::Snp(r) => policy.evaluate_snp(r),
-        };
-        if decision.accepted() {
+        }
+        .failures;
+        match claims {
+            Some(claims) => failures.extend(policy.evaluate_claims(claims).failures),
+            None if policy.claims().is_some() => failures.push(Error::UnsupportedEvidence {
+                reason: "the policy has a [claims] section and the peer carries no claims \
+                         of ours (COCOON certificate)"
+                    .into(),
+            }),
+            None => {}
+        }
+        if failures.is_empty() {
             Ok(())
         } else {
-            Err(Error::PolicyRejected {
-                failures: decision.failures,
-            })
+            Err(Error::PolicyRejected { failures })
         }
     }
 
@@ -644,8 +654,8 @@ impl RaTlsVerifier {
     }
 
     fn verify_uncached(&self, der: &[u8], now: i64) -> Result<VerifiedPeer> {
-        if super::cocoon_dispatch::is_cocoon_certificate(der) {
-            return Err(super::cocoon_dispatch::unsupported());
+        if super::cocoon::is_cocoon_certificate(der) {
+            return self.verify_cocoon(der, now);
         }
         let cert = RaTlsCertificate::parse(der)?;
 
@@ -687,7 +697,7 @@ impl RaTlsVerifier {
             return Err(Error::SimulatedEvidenceNotAllowed);
         }
         verified.check_claims(claims, now, None)?;
-        verified.evaluate(&self.policy)?;
+        verified.evaluate(&self.policy, Some(claims))?;
 
         let (tcb_status, advisory_ids) = verified.tcb();
         let (evidence_from, evidence_until) = verified.window();
@@ -709,6 +719,51 @@ impl RaTlsVerifier {
             valid_from: cert.not_before().max(claims.created_at).max(evidence_from),
             valid_until: cert.not_after().min(claims_until).min(evidence_until),
             claims: Some(claims.clone()),
+        })
+    }
+
+    /// COCOON interop: structure and self-signature ([`super::cocoon::CocoonCertificate::parse`]),
+    /// lifetime and times, the quote with our TDX path, the binding (REPORT_DATA =
+    /// SHA-512(user claims), user claims = the certificate's Ed25519 key), then the policy.
+    fn verify_cocoon(&self, der: &[u8], now: i64) -> Result<VerifiedPeer> {
+        let cert = super::cocoon::CocoonCertificate::parse(der)?;
+        let lifetime = cert.not_after.saturating_sub(cert.not_before);
+        if lifetime > self.max_lifetime_secs {
+            return Err(Error::CertificateLifetimeTooLong {
+                lifetime_secs: lifetime,
+                max_secs: self.max_lifetime_secs,
+            });
+        }
+        cert.check_time(now)?;
+        let evidence = CarriedEvidence {
+            format: EvidenceFormat::TdxQuote,
+            evidence: cert.quote.clone(),
+            certificates: Vec::new(),
+        };
+        let verified = self.verify_evidence(&evidence, now)?;
+        if verified.root() == TrustRoot::Simulated && !self.policy.allow_simulated() {
+            return Err(Error::SimulatedEvidenceNotAllowed);
+        }
+        cert.check_binding(&verified.report_data())?;
+        verified.evaluate(&self.policy, None)?;
+        let (tcb_status, advisory_ids) = verified.tcb();
+        let (evidence_from, evidence_until) = verified.window();
+        Ok(VerifiedPeer {
+            kind: super::CertificateKind::Cocoon,
+            claims: None,
+            platform: verified.platform(),
+            simulated: verified.root() == TrustRoot::Simulated,
+            tcb_status,
+            advisory_ids,
+            measurements: verified.measurements(),
+            report_data: verified.report_data(),
+            spki_sha256: cert.spki_sha256,
+            evidence_sha256: sha256(&[&cert.quote]),
+            user_claims: Some(cert.user_claims.clone()),
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+            valid_from: cert.not_before.max(evidence_from),
+            valid_until: cert.not_after.min(evidence_until),
         })
     }
 
@@ -783,7 +838,7 @@ impl RaTlsVerifier {
         check_same_claims(before, &claims)?;
         let measurements = verified.measurements();
         check_same_measurements(&peer.measurements, &measurements)?;
-        verified.evaluate(&self.policy)?;
+        verified.evaluate(&self.policy, Some(&claims))?;
         let (tcb_status, advisory_ids) = verified.tcb();
         let (evidence_from, evidence_until) = verified.window();
         Ok(Arc::new(VerifiedPeer {

@@ -13,17 +13,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cocoon_attestation::claims::{Claims, ClaimsPlatform, ModelIdentity};
-use cocoon_attestation::ratls::{CertificateParams, RaTlsVerifier};
+use cocoon_attestation::ratls::CertificateParams;
 use sha2::{Digest, Sha256};
 
 /// Pinned verification times of the real vectors (shared/vectors/README.md).
 pub const TDX_AT: i64 = 1_752_919_234;
 pub const MILAN_AT: i64 = 1_700_000_000;
 
-pub fn vector(relative: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+pub fn vector_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/vectors")
-        .join(relative);
+        .join(relative)
+}
+
+pub fn vector(relative: &str) -> Vec<u8> {
+    let p = vector_path(relative);
     std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
 }
 
@@ -78,7 +82,8 @@ pub mod sim {
     use super::*;
     use cocoon_attestation::policy::Policy;
     use cocoon_attestation::ratls::{
-        issue_certificate, CarriedEvidence, EvidenceFormat, StaticCollateral, VerifierConfig,
+        issue_certificate, CarriedEvidence, EvidenceFormat, RaTlsVerifier, StaticCollateral,
+        VerifierConfig,
     };
     use cocoon_attestation::sim::snp::{SimSnp, SimSnpReport};
     use cocoon_attestation::sim::tdx::{SimTdReport, SimTdx};
