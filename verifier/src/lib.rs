@@ -6,6 +6,8 @@
 pub mod bench;
 pub mod cert;
 pub mod endpoint;
+#[cfg(feature = "sim")]
+pub mod handshake_bench;
 pub mod report;
 pub mod snp;
 pub mod tdx;
@@ -208,6 +210,16 @@ enum BenchCommand {
         /// Timed verifications per measurement.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         iterations: u32,
+    },
+    /// TLS 1.3 handshakes: RA-TLS (cached and cold verification) vs plain rustls, in memory,
+    /// interleaved (feature `sim`: the RA-TLS side uses simulated TDX evidence).
+    #[cfg(feature = "sim")]
+    Handshake {
+        /// Timed handshakes per round for plain and cached (a tenth of it for cold).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+        iterations: u32,
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
     },
     /// Ours vs dcap-qvl and sev in one process, interleaved (used by scripts/bench).
     #[command(hide = true)]
@@ -482,6 +494,10 @@ fn run_bench(command: BenchCommand, out: &mut dyn Write) -> Result<u8, BadInput>
             iterations,
             rounds,
         } => bench::compare(&vectors, iterations, rounds, out).map_err(BadInput),
+        #[cfg(feature = "sim")]
+        BenchCommand::Handshake { iterations, rounds } => {
+            handshake_bench::run(iterations, rounds, out).map_err(BadInput)
+        }
     }
 }
 
