@@ -516,6 +516,64 @@ async fn rotation_keeps_open_connections_and_gives_new_ones_the_new_certificate(
 }
 
 #[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let options = ServerOptions {
+        header_read_timeout: Duration::from_millis(500),
+        ..ServerOptions::default()
+    };
+    let server = start_on(
+        "127.0.0.1:0".parse().unwrap(),
+        attester(Tee::Tdx),
+        None,
+        Router::new(),
+        options,
+        &identity_config(),
+    )
+    .await;
+    let mut conn = connect(&server, sim_verifier(), None).await.unwrap();
+    let (status, _) = get_json(&mut conn, "/v1/identity").await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let failure = tokio::time::timeout(STEP, conn.get("/v1/identity"))
+        .await
+        .expect("answer within the deadline")
+        .expect_err("the idle connection was closed");
+    assert!(
+        matches!(failure, ClientError::Http(_) | ClientError::Io(_)),
+        "{failure:?}"
+    );
+    server.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_connection_cap_are_closed_at_once() {
+    let options = ServerOptions {
+        max_connections: 1,
+        ..ServerOptions::default()
+    };
+    let server = start_on(
+        "127.0.0.1:0".parse().unwrap(),
+        attester(Tee::Tdx),
+        None,
+        Router::new(),
+        options,
+        &identity_config(),
+    )
+    .await;
+    let mut first = connect(&server, sim_verifier(), None).await.unwrap();
+    let refused = connect(&server, sim_verifier(), None).await.unwrap_err();
+    assert!(
+        matches!(refused, ClientError::Io(_) | ClientError::Tls(_)),
+        "{refused:?}"
+    );
+    assert_eq!(ServerStats::count(&server.handle.stats().over_capacity), 1);
+    // The first connection is unaffected.
+    let (status, _) = get_json(&mut first, "/v1/identity").await;
+    assert_eq!(status, 200);
+    server.handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn graceful_shutdown_stops_accepting() {
     let server = start(Tee::Tdx, None).await;
     let addr = server.addr();

@@ -141,7 +141,10 @@ pub struct ServerOptions {
     pub handshake_timeout: Duration,
     /// Handshakes in progress at once; connections beyond are closed immediately.
     pub max_concurrent_handshakes: usize,
-    /// A request's headers must arrive within this.
+    /// Connections open at once (handshaking or established); beyond, closed immediately.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this, also the next request's on an idle
+    /// keep-alive connection (which is closed when it passes).
     pub header_read_timeout: Duration,
     /// Largest request head buffered (bytes).
     pub max_header_bytes: usize,
@@ -156,6 +159,7 @@ impl Default for ServerOptions {
         Self {
             handshake_timeout: Duration::from_secs(10),
             max_concurrent_handshakes: 256,
+            max_connections: 4096,
             header_read_timeout: Duration::from_secs(30),
             max_header_bytes: 64 * 1024,
             max_concurrent_attestations: 4,
@@ -170,7 +174,8 @@ pub struct ServerStats {
     pub handshakes_ok: AtomicU64,
     pub handshakes_failed: AtomicU64,
     pub handshakes_timed_out: AtomicU64,
-    /// Connections closed because `max_concurrent_handshakes` were in progress.
+    /// Connections closed because `max_concurrent_handshakes` were in progress or
+    /// `max_connections` were open.
     pub over_capacity: AtomicU64,
     last_failure: Mutex<Option<rustls::Error>>,
 }
@@ -262,9 +267,12 @@ pub fn serve(
     router: Router,
     options: ServerOptions,
 ) -> Result<ServerHandle, AttestError> {
-    if options.max_concurrent_handshakes == 0 || options.max_concurrent_attestations == 0 {
+    if options.max_concurrent_handshakes == 0
+        || options.max_connections == 0
+        || options.max_concurrent_attestations == 0
+    {
         return Err(AttestError::InvalidConfig {
-            reason: "handshake and attestation concurrency must be at least 1".into(),
+            reason: "handshake, connection and attestation limits must be at least 1".into(),
         });
     }
     let local_addr = listener
@@ -316,6 +324,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
             }
             accepted = listener.accept() => match accepted {
                 Ok((tcp, remote)) => {
+                    if connections.len() >= shared.options.max_connections {
+                        shared.stats.over_capacity.fetch_add(1, Ordering::AcqRel);
+                        drop(tcp);
+                        continue;
+                    }
                     let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
                         shared.stats.over_capacity.fetch_add(1, Ordering::AcqRel);
                         drop(tcp);
