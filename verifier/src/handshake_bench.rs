@@ -239,7 +239,7 @@ pub fn run(iterations: u32, rounds: u32, out: &mut dyn Write) -> Result<u8, Stri
     );
     let _ = writeln!(
         out,
-        "{:<18} {:>12} {:>14} {:>8} {:>8}",
+        "{:<18} {:>12} {:>14} {:>8} {:>12}",
         "series", "latency/us", "handshakes/s", "ratio", "target"
     );
     let target = 1.15;
@@ -257,7 +257,7 @@ pub fn run(iterations: u32, rounds: u32, out: &mut dyn Write) -> Result<u8, Stri
         };
         let _ = writeln!(
             out,
-            "{name:<18} {us:>12.1} {:>14.1} {ratio:>7.2}x {verdict:>8}",
+            "{name:<18} {us:>12.1} {:>14.1} {ratio:>7.2}x {verdict:>12}",
             1e6 / us
         );
     }
