@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use cocoon_attestation::ratls::{
     attestation_error, client_config, FreshAttestation, RaTlsVerifier, VerifiedPeer,
+    MAX_FRESH_ATTESTATION_JSON,
 };
 use http::header::HOST;
 use http::{Request, StatusCode};
@@ -326,6 +327,15 @@ impl AttestedConnection {
     /// `GET path_and_query` over this connection (HTTP/1.1, kept alive): status and body,
     /// the body at most the response cap.
     pub async fn get(&mut self, path_and_query: &str) -> Result<(StatusCode, Bytes)> {
+        self.get_limited(path_and_query, self.max_response_bytes)
+            .await
+    }
+
+    async fn get_limited(
+        &mut self,
+        path_and_query: &str,
+        limit: usize,
+    ) -> Result<(StatusCode, Bytes)> {
         let request = Request::get(path_and_query)
             .header(HOST, self.authority.as_str())
             .body(Empty::<Bytes>::new())
@@ -333,7 +343,6 @@ impl AttestedConnection {
                 addr: path_and_query.to_owned(),
                 reason: e.to_string(),
             })?;
-        let limit = self.max_response_bytes;
         let timeout = self.timeouts.request;
         let io = TokioIo::new(&mut self.stream);
         within(timeout, "HTTP request", async move {
@@ -378,8 +387,12 @@ pub async fn fresh_attestation(
     conn: &mut AttestedConnection,
     nonce: &[u8],
 ) -> Result<Arc<VerifiedPeer>> {
+    let limit = conn.max_response_bytes.min(MAX_FRESH_ATTESTATION_JSON);
     let (status, body) = conn
-        .get(&format!("/v1/attestation?nonce={}", hex::encode(nonce)))
+        .get_limited(
+            &format!("/v1/attestation?nonce={}", hex::encode(nonce)),
+            limit,
+        )
         .await?;
     if status != StatusCode::OK {
         return Err(ClientError::Status {

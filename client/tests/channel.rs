@@ -574,6 +574,37 @@ async fn connections_beyond_the_connection_cap_are_closed_at_once() {
 }
 
 #[tokio::test]
+async fn a_response_over_the_size_cap_is_refused() {
+    let router = Router::new().route(
+        Method::GET,
+        "/v1/huge",
+        |_request: http::Request<hyper::body::Incoming>| async move {
+            json_response(StatusCode::OK, vec![b' '; 2 * 1024 * 1024])
+        },
+    );
+    let server = start_on(
+        "127.0.0.1:0".parse().unwrap(),
+        attester(Tee::Tdx),
+        None,
+        router,
+        ServerOptions::default(),
+        &identity_config(),
+    )
+    .await;
+    let mut conn = connect(&server, sim_verifier(), None).await.unwrap();
+    conn.set_max_response_bytes(64 * 1024);
+    let failure = tokio::time::timeout(STEP, conn.get("/v1/huge"))
+        .await
+        .expect("answer within the deadline")
+        .unwrap_err();
+    assert!(
+        matches!(failure, ClientError::ResponseTooLarge { limit: 65536 }),
+        "{failure:?}"
+    );
+    server.handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn graceful_shutdown_stops_accepting() {
     let server = start(Tee::Tdx, None).await;
     let addr = server.addr();
