@@ -3,7 +3,7 @@
 
 use cocoon_attestation::claims::Claims;
 use cocoon_attestation::error::fmt_time;
-use cocoon_attestation::ratls::{RaTlsCertificate, RaTlsVerifier, VerifiedPeer};
+use cocoon_attestation::ratls::{CertificateKind, RaTlsCertificate, RaTlsVerifier, VerifiedPeer};
 use cocoon_attestation::Error;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -144,6 +144,8 @@ impl IdentityReport {
             measurements: peer.map(|p| p.measurements.clone()).unwrap_or_default(),
             claims: self.claims().map(claims_json),
             claims_verified: self.peer.as_ref().is_some_and(|p| p.claims.is_some()),
+            format: peer.map(|p| format_name(p.kind)),
+            user_claims: peer.and_then(|p| p.user_claims.as_ref().map(hex::encode)),
             certificate: self.certificate.as_ref().map(|c| {
                 json!({
                     "sha256": hex::encode(c.sha256),
@@ -201,6 +203,12 @@ impl IdentityReport {
             );
         }
         if let Some(peer) = &self.peer {
+            if peer.kind == CertificateKind::Cocoon {
+                let _ = writeln!(out, "format              COCOON RA-TLS (no claims of ours)");
+            }
+            if let Some(user_claims) = &peer.user_claims {
+                let _ = writeln!(out, "user claims         {}", hex::encode(user_claims));
+            }
             if let Some(status) = &peer.tcb_status {
                 let _ = writeln!(out, "TCB status          {status}");
             }
@@ -304,8 +312,29 @@ struct JsonIdentity {
     measurements: BTreeMap<String, String>,
     claims: Option<Value>,
     claims_verified: bool,
+    /// `ours` or `cocoon` (COCOON's format: a TDX quote and user claims, no claims of ours).
+    format: Option<&'static str>,
+    user_claims: Option<String>,
     certificate: Option<Value>,
     endpoint: Option<Value>,
+}
+
+fn format_name(kind: CertificateKind) -> &'static str {
+    match kind {
+        CertificateKind::Ours => "ours",
+        CertificateKind::Cocoon => "cocoon",
+    }
+}
+
+/// The certificate facts of a verified peer (for formats [`RaTlsCertificate`] does not parse).
+pub fn peer_certificate_info(der: &[u8], peer: &VerifiedPeer) -> CertificateInfo {
+    CertificateInfo {
+        sha256: Sha256::digest(der).into(),
+        spki_sha256: peer.spki_sha256,
+        not_before: peer.not_before,
+        not_after: peer.not_after,
+        size: der.len(),
+    }
 }
 
 /// What the certificate shows before verification.
@@ -333,6 +362,9 @@ pub fn check(verifier: &RaTlsVerifier, der: &[u8], now: i64) -> IdentityReport {
     match verifier.verify_certificate(der, now) {
         Ok(peer) => {
             report.unverified_claims = None;
+            if report.certificate.is_none() {
+                report.certificate = Some(peer_certificate_info(der, &peer));
+            }
             report.peer = Some(peer);
         }
         Err(e) => report.errors.extend(failures(e)),

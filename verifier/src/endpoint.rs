@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use cocoon_attestation::ratls::RaTlsVerifier;
 use cocoon_client::{fresh_attestation, random_nonce, ClientError, Connector, Timeouts};
-use sha2::{Digest, Sha256};
 
-use crate::cert::{certificate_info, failures, EndpointInfo, Failure, IdentityReport};
+use crate::cert::{
+    certificate_info, failures, peer_certificate_info, EndpointInfo, Failure, IdentityReport,
+};
 use crate::BadInput;
 
 /// Connects to `address` and verifies it at the current time. Network failures (no
@@ -60,6 +61,7 @@ async fn check_async(
         Ok(conn) => conn,
         Err(e) => return refused(report, e),
     };
+    let peer = Arc::clone(conn.peer());
     if let Some(der) = conn
         .stream()
         .get_ref()
@@ -67,10 +69,10 @@ async fn check_async(
         .peer_certificates()
         .and_then(|c| c.first())
     {
-        if let Some((mut info, _)) = certificate_info(der) {
-            info.sha256 = Sha256::digest(der.as_ref()).into();
-            report.certificate = Some(info);
-        }
+        report.certificate = Some(match certificate_info(der) {
+            Some((info, _)) => info,
+            None => peer_certificate_info(der, &peer),
+        });
     }
     report.peer = Some(Arc::clone(conn.peer()));
     if let Some(nonce) = &nonce {

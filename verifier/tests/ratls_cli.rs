@@ -262,6 +262,92 @@ mod sim {
         );
     }
 
+    fn fixture(name: &str) -> String {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/ratls")
+            .join(name)
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// `SIM_NOW`, inside the committed fixtures' validity.
+    const SIM_NOW: &str = "1767225600";
+
+    #[test]
+    fn the_committed_sim_fixtures_verify_at_sim_now() {
+        let policy = temp_file("sim.toml", SIM_POLICY);
+        for (name, platform) in [
+            ("ours_sim_snp_ed25519.der", "sim-snp"),
+            ("ours_sim_tdx_ed25519.der", "sim-tdx"),
+        ] {
+            let output = run(&[
+                "cert",
+                &fixture(name),
+                "--policy",
+                &policy,
+                "--trust-simulated-root",
+                "--at",
+                SIM_NOW,
+                "--json",
+            ]);
+            let report = json(&output);
+            assert_eq!(code(&output), 0, "{name}: {report:#}");
+            assert_eq!(report["platform"], platform);
+            assert_eq!(report["claims"]["model"]["blake3"], "bb".repeat(32));
+            assert_eq!(report["claims"]["config_digest"], "cc".repeat(32));
+        }
+    }
+
+    #[test]
+    fn a_cocoon_format_certificate_is_accepted_with_its_user_claims_and_no_claims_of_ours() {
+        let policy = temp_file("sim.toml", SIM_POLICY);
+        let output = run(&[
+            "cert",
+            &fixture("cocoon_sim_cert.der"),
+            "--policy",
+            &policy,
+            "--trust-simulated-root",
+            "--at",
+            SIM_NOW,
+            "--json",
+        ]);
+        let report = json(&output);
+        assert_eq!(code(&output), 0, "{report:#}");
+        assert_eq!(report["format"], "cocoon");
+        assert!(report["claims"].is_null(), "{report:#}");
+        assert!(report["user_claims"].is_string(), "{report:#}");
+        assert!(
+            report["certificate"]["spki_sha256"].is_string(),
+            "{report:#}"
+        );
+        assert_eq!(
+            report["measurements"]["mrtd"],
+            hex::encode(SimTdReport::default().mr_td)
+        );
+    }
+
+    #[test]
+    fn a_committed_fixture_after_its_validity_is_expired() {
+        let policy = temp_file("sim.toml", SIM_POLICY);
+        // SIM_NOW + 6601: one second past notAfter (SIM_NOW + 6600).
+        let output = run(&[
+            "cert",
+            &fixture("ours_sim_snp_ed25519.der"),
+            "--policy",
+            &policy,
+            "--trust-simulated-root",
+            "--at",
+            "1767232201",
+            "--json",
+        ]);
+        let report = json(&output);
+        assert_eq!(code(&output), 1, "{report:#}");
+        assert_eq!(
+            error_kinds(&report),
+            vec!["certificate_expired".to_string()]
+        );
+    }
+
     fn start_server(
         runtime: &tokio::runtime::Runtime,
         attester: Arc<dyn Attester>,
