@@ -253,6 +253,40 @@ async fn replayed_attestation_for_another_nonce_is_refused_as_nonce_mismatch() {
 }
 
 #[tokio::test]
+async fn a_fresh_attestation_from_another_key_is_refused_even_with_the_right_nonce() {
+    // An attacker relays our nonce to another (genuine) enclave and hands back its answer.
+    let ours = start(Tee::Tdx, None).await;
+    let other = start(Tee::Tdx, None).await;
+    let mut conn = connect(&ours, sim_verifier(), None).await.unwrap();
+    let mut relay = connect(&other, sim_verifier(), None).await.unwrap();
+    let nonce = cocoon_client::random_nonce().unwrap();
+    let (status, body) = tokio::time::timeout(
+        STEP,
+        relay.get(&format!("/v1/attestation?nonce={}", hex::encode(nonce))),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let failure =
+        cocoon_client::verify_fresh_response(&conn, &body, &nonce, cocoon_client::unix_now())
+            .unwrap_err();
+    assert!(
+        matches!(
+            failure,
+            ClientError::Attestation(Error::FreshClaimsChanged {
+                field: "tls_spki_sha256"
+            })
+        ),
+        "{failure:?}"
+    );
+    // Our own enclave's answer to the same nonce passes.
+    fresh_attestation(&mut conn, &nonce).await.unwrap();
+    ours.handle.shutdown().await;
+    other.handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn attestation_endpoint_answers_bad_nonces_with_400_json() {
     let server = start(Tee::Tdx, None).await;
     let mut conn = connect(&server, sim_verifier(), None).await.unwrap();
