@@ -217,27 +217,42 @@ fn tampered_certificate_fails_its_self_signature() {
 
 #[test]
 fn certificate_signed_by_another_key_is_refused() {
-    // Subject key A, signed by B: rcgen's signed_by with an issuer of the same name.
+    // Same name as issuer and subject, same algorithm, but signed by another P-256 key.
     let subject = p256();
-    let issuer_key = ed25519();
-    let der_a = issue_with_extensions(&subject, &extensions_for(&subject), &params(NOW)).unwrap();
-    // Take A's certificate and replace its signature by one from B over the same TBS: the
-    // signature algorithm no longer fits the key, or the signature does not verify.
-    let cert = RaTlsCertificate::parse(&der_a).unwrap();
-    assert_eq!(cert.spki_sha256(), spki_sha256(&subject));
-    let issuer_params = rcgen::CertificateParams::new(vec!["x".to_string()]).unwrap();
+    let issuer_key = p256();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, "cocoon RA-TLS");
+    let mut issuer_params = rcgen::CertificateParams::new(vec![]).unwrap();
+    issuer_params.distinguished_name = dn.clone();
     let issuer = issuer_params.self_signed(&issuer_key).unwrap();
-    let mut params_b = rcgen::CertificateParams::new(vec!["x".to_string()]).unwrap();
-    params_b.distinguished_name = issuer.params().distinguished_name.clone();
-    let signed = params_b.signed_by(&subject, &issuer, &issuer_key).unwrap();
-    let err = parse_err(signed.der());
-    assert!(
-        matches!(
-            err,
-            Error::UnsupportedKeyType { .. } | Error::SelfSignatureInvalid
-        ),
-        "{err:?}"
-    );
+    let mut subject_params = rcgen::CertificateParams::new(vec![]).unwrap();
+    subject_params.distinguished_name = dn;
+    let signed = subject_params
+        .signed_by(&subject, &issuer, &issuer_key)
+        .unwrap();
+    assert!(matches!(
+        parse_err(signed.der()),
+        Error::SelfSignatureInvalid
+    ));
+}
+
+#[test]
+fn certificate_whose_issuer_is_not_its_subject_is_refused() {
+    let subject = p256();
+    let issuer_key = p256();
+    let mut issuer_params = rcgen::CertificateParams::new(vec![]).unwrap();
+    issuer_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "some CA");
+    let issuer = issuer_params.self_signed(&issuer_key).unwrap();
+    let signed = rcgen::CertificateParams::new(vec![])
+        .unwrap()
+        .signed_by(&subject, &issuer, &issuer_key)
+        .unwrap();
+    assert!(matches!(
+        parse_err(signed.der()),
+        Error::CertificateMalformed { reason, .. } if reason.contains("self-issued")
+    ));
 }
 
 #[test]
@@ -561,4 +576,229 @@ fn sim_policy_does_not_matter_for_real_evidence_binding() {
         verifier.verify_certificate(&der, MILAN_AT),
         Err(Error::ReportDataMismatch { .. })
     ));
+}
+
+#[test]
+fn transplanted_real_tdx_quote_fails_the_binding_inside_a_tls_handshake() {
+    // rustls's clock is pinned to the vector's time: the quote and its collateral verify.
+    let key = p256();
+    let claims = claims_for(&key, ClaimsPlatform::Tdx, TDX_AT);
+    let evidence = CarriedEvidence {
+        format: EvidenceFormat::TdxQuote,
+        evidence: vector("tdx/tdx_quote"),
+        certificates: vec![],
+    };
+    let der = issue_certificate(&key, &claims, &evidence, &params(TDX_AT)).unwrap();
+    let verifier = Arc::new(real_tdx_verifier());
+    let cc = cocoon_attestation::ratls::client_config_with_time_provider(
+        verifier.clone(),
+        None,
+        fixed(TDX_AT),
+    )
+    .unwrap();
+    let sc = cocoon_attestation::ratls::server_config_with_time_provider(
+        server_resolver(&der, &key),
+        None,
+        fixed(TDX_AT),
+    )
+    .unwrap();
+    let (mut c, mut s) = connect(cc, sc);
+    match handshake(&mut c, &mut s) {
+        Err(Failure::Client(e)) => assert!(
+            matches!(
+                cocoon_attestation::ratls::attestation_error(&e),
+                Some(Error::ReportDataMismatch { .. })
+            ),
+            "{e:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+// ------------------------------------------------------------------ collateral selection
+
+fn vector_text(relative: &str) -> String {
+    String::from_utf8(vector(relative)).unwrap()
+}
+
+#[test]
+fn static_collateral_picks_the_collateral_of_the_quotes_fmspc() {
+    use cocoon_attestation::ratls::CollateralSource;
+    let source = StaticCollateral::from_json_many(&[
+        &vector_text("tdx/tdx_quote_outdated_collateral.json"),
+        &vector_text("tdx/tdx_quote_collateral.json"),
+        &vector_text("tdx/sgx_quote_collateral.json"),
+    ])
+    .unwrap();
+    let quote = cocoon_attestation::tdx::Quote::parse(&vector("tdx/tdx_quote")).unwrap();
+    let picked = source.tdx_collateral(&quote).unwrap();
+    let expected =
+        cocoon_attestation::tdx::Collateral::from_json(&vector("tdx/tdx_quote_collateral.json"))
+            .unwrap();
+    assert_eq!(*picked, expected);
+}
+
+#[test]
+fn static_collateral_without_the_quotes_fmspc_is_not_found() {
+    use cocoon_attestation::ratls::CollateralSource;
+    let source =
+        StaticCollateral::from_json(&vector_text("tdx/tdx_quote_outdated_collateral.json"))
+            .unwrap();
+    let quote = cocoon_attestation::tdx::Quote::parse(&vector("tdx/tdx_quote")).unwrap();
+    assert!(matches!(
+        source.tdx_collateral(&quote),
+        Err(Error::CollateralNotFound { reason }) if reason.contains("B0C06F000000")
+    ));
+}
+
+#[test]
+fn empty_static_collateral_is_refused() {
+    assert!(matches!(
+        StaticCollateral::new(vec![]),
+        Err(Error::CollateralNotFound { .. })
+    ));
+}
+
+// ------------------------------------------------------------------ issuer-side checks
+
+#[test]
+fn issuer_refuses_snp_evidence_without_its_vcek() {
+    let key = ed25519();
+    let claims = claims_for(&key, ClaimsPlatform::SevSnp, NOW);
+    let evidence = CarriedEvidence {
+        format: EvidenceFormat::SnpReport,
+        evidence: vec![0; 1184],
+        certificates: vec![],
+    };
+    assert!(matches!(
+        issue_certificate(&key, &claims, &evidence, &params(NOW)),
+        Err(Error::RaTlsExtensionMissing {
+            extension: "platform-certificates"
+        })
+    ));
+}
+
+#[test]
+fn issuer_refuses_platform_certificates_with_tdx_evidence() {
+    let key = ed25519();
+    let claims = claims_for(&key, ClaimsPlatform::Tdx, NOW);
+    let mut evidence = junk_evidence();
+    evidence.certificates.push(vec![1, 2, 3]);
+    assert!(matches!(
+        issue_certificate(&key, &claims, &evidence, &params(NOW)),
+        Err(Error::RaTlsExtensionMalformed {
+            extension: "platform-certificates",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn issuer_refuses_an_empty_validity() {
+    let key = ed25519();
+    let claims = claims_for(&key, ClaimsPlatform::Tdx, NOW);
+    let p = CertificateParams {
+        not_before: NOW,
+        not_after: NOW,
+        subject_alt_names: vec![],
+    };
+    assert!(matches!(
+        issue_certificate(&key, &claims, &junk_evidence(), &p),
+        Err(Error::Malformed { .. })
+    ));
+}
+
+#[test]
+fn issued_certificate_has_a_random_serial_and_the_given_names() {
+    let key = ed25519();
+    let claims = claims_for(&key, ClaimsPlatform::Tdx, NOW);
+    let a = issue_certificate(&key, &claims, &junk_evidence(), &params(NOW)).unwrap();
+    let b = issue_certificate(&key, &claims, &junk_evidence(), &params(NOW)).unwrap();
+    assert_ne!(a, b, "serials differ");
+    let cert = RaTlsCertificate::parse(&a).unwrap();
+    assert_eq!(cert.not_before(), NOW - 600);
+    assert_eq!(cert.not_after(), NOW + 6600);
+    assert_eq!(cert.key_type(), cocoon_attestation::ratls::KeyType::Ed25519);
+    assert!(a.windows(12).any(|w| w == b"enclave.test"));
+}
+
+// ------------------------------------------------------------------ mutations never slip through
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+}
+
+fn committed(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/ratls")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_mutation_of_a_committed_certificate_is_refused_without_panicking() {
+    // Ed25519 signatures are not malleable and DER is canonical: any change to the bytes must
+    // be refused (by the DER parser, the caps, or the self-signature).
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for name in ["ours_sim_snp_ed25519.der", "ours_sim_tdx_ed25519.der"] {
+        let original = committed(name);
+        RaTlsCertificate::parse(&original).unwrap();
+        for round in 0..600 {
+            let mut data = original.clone();
+            match rng.below(5) {
+                0 => {
+                    for _ in 0..=rng.below(4) {
+                        let i = rng.below(data.len());
+                        data[i] ^= (rng.next() as u8) | 1;
+                    }
+                }
+                1 => data.truncate(rng.below(data.len())),
+                2 => data.extend((0..=rng.below(16)).map(|_| rng.next() as u8)),
+                3 => {
+                    let at = rng.below(data.len() + 1);
+                    data.insert(at, rng.next() as u8);
+                }
+                _ => {
+                    let start = rng.below(data.len());
+                    let end = (start + 1 + rng.below(32)).min(data.len());
+                    data.drain(start..end);
+                }
+            }
+            if data == original {
+                continue;
+            }
+            assert!(
+                RaTlsCertificate::parse(&data).is_err(),
+                "{name}: mutation {round} was accepted"
+            );
+        }
+    }
+}
+
+#[test]
+fn arbitrary_bytes_are_refused_without_panicking() {
+    let mut rng = XorShift(42);
+    for len in [0usize, 1, 2, 16, 200, 4096] {
+        for _ in 0..50 {
+            let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            assert!(RaTlsCertificate::parse(&data).is_err());
+            assert!(default_verifier().verify_certificate(&data, NOW).is_err());
+        }
+    }
 }

@@ -493,3 +493,27 @@ fn failed_verifications_are_not_cached() {
     assert!(strict.verify_certificate(&der, SIM_NOW).is_err());
     assert!(strict.cache().is_empty());
 }
+
+#[test]
+fn shared_cache_does_not_serve_a_result_to_a_verifier_with_a_shorter_lifetime_limit() {
+    let cache = Arc::new(VerificationCache::new(16));
+    let lenient = RaTlsVerifier::with_cache(config(Policy::simulated()), cache.clone()).unwrap();
+    let short = RaTlsVerifier::with_cache(
+        VerifierConfig {
+            max_lifetime_secs: 3600,
+            ..config(Policy::simulated())
+        },
+        cache.clone(),
+    )
+    .unwrap();
+    let der = tdx_cert(&p256());
+    lenient.verify_certificate(&der, SIM_NOW).unwrap();
+    assert_eq!(cache.len(), 1);
+    assert!(matches!(
+        short.verify_certificate(&der, SIM_NOW),
+        Err(Error::CertificateLifetimeTooLong {
+            lifetime_secs: 7200,
+            max_secs: 3600
+        })
+    ));
+}

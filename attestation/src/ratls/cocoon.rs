@@ -53,9 +53,9 @@ pub const COCOON_USER_CLAIMS_OID: &str = "1.3.6.1.4.1.12345.2";
 
 /// Largest certificate accepted, in bytes.
 pub const MAX_COCOON_CERT_SIZE: usize = 64 * 1024;
-/// Largest quote extension accepted, in bytes (COCOON's own cap is 32 KiB; real TDX quotes
-/// with their PCK chain are 5–8 KiB).
-pub const MAX_COCOON_QUOTE_SIZE: usize = 16 * 1024;
+/// Largest quote extension accepted, in bytes: COCOON's own cap, so that every certificate a
+/// COCOON worker may send is read (real TDX quotes with their PCK chain are 5–8 KiB).
+pub const MAX_COCOON_QUOTE_SIZE: usize = 32 * 1024;
 /// Largest user-claims extension accepted, in bytes.
 pub const MAX_COCOON_CLAIMS_SIZE: usize = 4 * 1024;
 

@@ -42,8 +42,9 @@ pub use verify::{
 };
 
 pub use self::rustls::{
-    attestation_error, client_config, client_config_with_time_provider, peer_of, server_config,
-    server_config_with_time_provider, RaTlsClientCertVerifier, RaTlsServerCertVerifier,
+    attestation_error, client_config, client_config_with_time_provider, peer_of, peer_of_at,
+    server_config, server_config_with_time_provider, RaTlsClientCertVerifier,
+    RaTlsServerCertVerifier,
 };
 
 /// The kind of evidence an RA-TLS certificate carries. Simulated evidence uses the same

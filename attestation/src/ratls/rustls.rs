@@ -326,3 +326,19 @@ pub fn peer_of(verifier: &RaTlsVerifier, conn: &rustls::CommonState) -> Option<A
     };
     verifier.peer(end_entity.as_ref())
 }
+
+/// As [`peer_of`], but judged at `now`: the cached result while it is valid at `now`, else
+/// the peer's certificate verified again (so a result evicted from the cache since the
+/// handshake is recovered, and one that has expired since is an error). `None` when the
+/// connection has no single peer certificate.
+pub fn peer_of_at(
+    verifier: &RaTlsVerifier,
+    conn: &rustls::CommonState,
+    now: i64,
+) -> Option<Result<Arc<VerifiedPeer>>> {
+    let certs = conn.peer_certificates()?;
+    let [end_entity] = certs else {
+        return None;
+    };
+    Some(verifier.verify_certificate(end_entity.as_ref(), now))
+}

@@ -551,6 +551,7 @@ impl Verified {
 #[derive(Debug)]
 pub struct RaTlsVerifier {
     policy: Policy,
+    /// SHA-256 over the policy digest and the lifetime limit: the second half of cache keys.
     policy_digest: [u8; 32],
     collateral: Option<Arc<dyn CollateralSource>>,
     max_lifetime_secs: i64,
@@ -566,13 +567,24 @@ fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// What decides a verdict besides the certificate: the policy and the lifetime limit.
+fn judgement_digest(policy: &Policy, max_lifetime_secs: i64) -> [u8; 32] {
+    sha256(&[
+        b"cocoon-ratls-judgement-v1\0",
+        &policy.digest(),
+        &max_lifetime_secs.to_be_bytes(),
+    ])
+}
+
 impl RaTlsVerifier {
     pub fn new(config: VerifierConfig) -> Result<Self> {
         let cache = Arc::new(VerificationCache::new(config.cache_capacity));
         Self::with_cache(config, cache)
     }
 
-    /// A verifier using (and filling) a cache shared with other verifiers.
+    /// A verifier using (and filling) a cache shared with other verifiers. Keys include the
+    /// policy digest and the lifetime limit; verifiers sharing a cache must use the same
+    /// collateral source.
     pub fn with_cache(config: VerifierConfig, cache: Arc<VerificationCache>) -> Result<Self> {
         if config.max_lifetime_secs <= 0 {
             return Err(Error::PolicyInvalid {
@@ -583,7 +595,7 @@ impl RaTlsVerifier {
             });
         }
         Ok(Self {
-            policy_digest: config.policy.digest(),
+            policy_digest: judgement_digest(&config.policy, config.max_lifetime_secs),
             policy: config.policy,
             collateral: config.collateral,
             max_lifetime_secs: config.max_lifetime_secs,
@@ -596,7 +608,7 @@ impl RaTlsVerifier {
     /// policy: results verified under the old policy are not served for the new one.
     pub fn with_policy(&self, policy: Policy) -> Self {
         Self {
-            policy_digest: policy.digest(),
+            policy_digest: judgement_digest(&policy, self.max_lifetime_secs),
             policy,
             collateral: self.collateral.clone(),
             max_lifetime_secs: self.max_lifetime_secs,
