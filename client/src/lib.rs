@@ -255,8 +255,13 @@ impl Connector {
                 .map_err(ClientError::from_tls_io)
         })
         .await?;
-        let peer = ratls::peer_of(&self.verifier, stream.get_ref().1)
-            .ok_or(ClientError::NoVerifiedPeer)?;
+        // The handshake verified the certificate; this reads the result (verifying again only
+        // if it was evicted from the cache meanwhile).
+        let peer = match ratls::peer_of_at(&self.verifier, stream.get_ref().1, unix_now()) {
+            Some(Ok(peer)) => peer,
+            Some(Err(e)) => return Err(ClientError::Attestation(e)),
+            None => return Err(ClientError::NoVerifiedPeer),
+        };
         Ok(AttestedConnection {
             stream,
             peer,

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cocoon_attestation::ratls::{peer_of, server_config, RaTlsVerifier, VerifiedPeer};
+use cocoon_attestation::ratls::{peer_of_at, server_config, RaTlsVerifier, VerifiedPeer};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -38,7 +38,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::api;
 use crate::error::AttestError;
-use crate::identity::Identity;
+use crate::identity::{unix_now, Identity};
 use crate::rotation::{FixedIdentity, IdentityResolver};
 use crate::Attester;
 
@@ -390,10 +390,13 @@ async fn connection(
         };
     drop(permit);
     let peer = match &shared.enclave.client_verifier {
-        Some(verifier) => match peer_of(verifier, stream.get_ref().1) {
-            Some(peer) => Some(peer),
+        Some(verifier) => match unix_now()
+            .ok()
+            .and_then(|now| peer_of_at(verifier, stream.get_ref().1, now))
+        {
+            Some(Ok(peer)) => Some(peer),
             // The handshake required a verified client certificate; never serve without one.
-            None => {
+            Some(Err(_)) | None => {
                 stats.handshakes_failed.fetch_add(1, Ordering::AcqRel);
                 return;
             }
