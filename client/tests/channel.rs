@@ -639,6 +639,41 @@ async fn a_response_over_the_size_cap_is_refused() {
 }
 
 #[tokio::test]
+async fn graceful_shutdown_lets_a_request_in_flight_finish() {
+    let router = Router::new().route(
+        Method::GET,
+        "/v1/slow",
+        |_request: http::Request<hyper::body::Incoming>| async move {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            json_response(StatusCode::OK, b"{\"done\":true}".to_vec())
+        },
+    );
+    let server = start_on(
+        "127.0.0.1:0".parse().unwrap(),
+        attester(Tee::Tdx),
+        None,
+        router,
+        ServerOptions::default(),
+        &identity_config(),
+    )
+    .await;
+    let addr = server.addr();
+    let mut conn = connect(&server, sim_verifier(), None).await.unwrap();
+    let request = tokio::spawn(async move { get_json(&mut conn, "/v1/slow").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(STEP, server.handle.shutdown())
+        .await
+        .expect("shut down within the deadline");
+    let (status, body) = request.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body["done"], true);
+    let refused = tokio::time::timeout(STEP, TcpStream::connect(addr))
+        .await
+        .unwrap();
+    assert!(refused.is_err(), "still accepting after shutdown");
+}
+
+#[tokio::test]
 async fn graceful_shutdown_stops_accepting() {
     let server = start(Tee::Tdx, None).await;
     let addr = server.addr();

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use cocoon_attestation::claims::ModelIdentity;
 use cocoon_attestation::policy::Policy;
 use cocoon_attestation::ratls::{RaTlsVerifier, StaticCollateral, VerifierConfig};
 use cocoon_attestation::tdx::Collateral;
@@ -49,9 +50,22 @@ enum Command {
         /// Policy TOML for clients' evidence (mutual mode).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
-        /// DCAP collateral JSON for clients' TDX quotes (mutual mode).
+        /// DCAP collateral JSON for clients' TDX quotes (mutual mode; in a `sim` build with a
+        /// simulated attester, the simulated collateral when absent).
         #[arg(long, value_name = "FILE")]
         collateral: Option<PathBuf>,
+        /// BLAKE3 digest of the served model (hex, 32 bytes), put in the claims.
+        #[arg(long, value_name = "HEX", value_parser = hex32)]
+        model_blake3: Option<[u8; 32]>,
+        /// dm-verity root hash of the model volume (hex, 32 bytes), put in the claims.
+        #[arg(long, value_name = "HEX", value_parser = hex32)]
+        dm_verity_root: Option<[u8; 32]>,
+        /// Digest of the measured configuration (hex, 32 bytes), put in the claims.
+        #[arg(long, value_name = "HEX", value_parser = hex32)]
+        config_digest: Option<[u8; 32]>,
+        /// Subject alternative names of the certificate (informational).
+        #[arg(long = "san", value_name = "NAME", default_value = "localhost")]
+        subject_alt_names: Vec<String>,
     },
 }
 
@@ -81,6 +95,10 @@ fn start(command: Command) -> Result<(), String> {
         mutual,
         policy,
         collateral,
+        model_blake3,
+        dm_verity_root,
+        config_digest,
+        subject_alt_names,
     } = command;
     if cert_lifetime == 0 || cert_lifetime > MAX_LIFETIME_SECS {
         return Err(format!(
@@ -94,13 +112,22 @@ fn start(command: Command) -> Result<(), String> {
     );
     let client_verifier = if mutual {
         let policy = load_policy(policy.as_deref())?;
-        let collateral = collateral.as_deref().map(load_collateral).transpose()?;
+        let collateral = match collateral.as_deref() {
+            Some(path) => Some(load_collateral(path)?),
+            None => simulated_collateral(backend)?,
+        };
         Some(Arc::new(verifier(policy, collateral)?))
     } else {
         None
     };
     let identity = IdentityConfig {
         lifetime_secs: cert_lifetime,
+        model: ModelIdentity {
+            blake3: model_blake3.unwrap_or([0; 32]),
+            dm_verity_root,
+        },
+        config_digest: config_digest.unwrap_or([0; 32]),
+        subject_alt_names,
         backdate_secs: crate::identity::DEFAULT_BACKDATE_SECS
             .min(MAX_LIFETIME_SECS.saturating_sub(cert_lifetime)),
         ..IdentityConfig::default()
@@ -177,4 +204,27 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, String> {
 fn load_collateral(path: &Path) -> Result<Collateral, String> {
     Collateral::from_json(&read(path, "collateral")?)
         .map_err(|e| format!("collateral {}: {}", path.display(), e.message()))
+}
+
+fn hex32(text: &str) -> Result<[u8; 32], String> {
+    let bytes = hex::decode(text).map_err(|e| format!("not hex: {e}"))?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("{} bytes, expected 32", bytes.len()))
+}
+
+/// The simulated TEE's collateral when the enclave itself is simulated (its peers then are too).
+#[cfg(feature = "sim")]
+fn simulated_collateral(backend: Backend) -> Result<Option<Collateral>, String> {
+    if !matches!(backend, Backend::SimTdx | Backend::SimSnp) {
+        return Ok(None);
+    }
+    cocoon_attestation::sim::tdx::SimTdx::new()
+        .and_then(|sim| sim.collateral())
+        .map(Some)
+        .map_err(|e| format!("simulated collateral: {}", e.message()))
+}
+
+#[cfg(not(feature = "sim"))]
+fn simulated_collateral(_: Backend) -> Result<Option<Collateral>, String> {
+    Ok(None)
 }

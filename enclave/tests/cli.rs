@@ -58,6 +58,23 @@ fn a_certificate_lifetime_over_a_day_is_refused() {
 }
 
 #[test]
+fn a_config_digest_that_is_not_32_hex_bytes_is_refused() {
+    let output = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--config-digest",
+        "abcd",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("expected 32"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn mutual_mode_requires_a_policy() {
     let output = run(&["serve", "--listen", "127.0.0.1:0", "--mutual"]);
     assert_eq!(output.status.code(), Some(2));
