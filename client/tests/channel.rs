@@ -500,6 +500,7 @@ async fn a_peer_whose_measurement_changed_is_refused_by_a_client_pinned_to_the_f
     let addr = server.addr();
     // Pin what the first connection showed.
     let conn = connect(&server, sim_verifier(), None).await.unwrap();
+    let first_peer = Arc::clone(conn.peer());
     let mrtd = conn.peer().measurements.get("mrtd").cloned().expect("mrtd");
     assert_eq!(mrtd, hex::encode(first_td.mr_td));
     drop(conn);
@@ -521,6 +522,14 @@ async fn a_peer_whose_measurement_changed_is_refused_by_a_client_pinned_to_the_f
         &identity_config(),
     )
     .await;
+    // A client that remembers the first peer (no pinning policy) sees the change …
+    let again = connect(&restarted, sim_verifier(), None).await.unwrap();
+    let changed = again.peer().check_same_measurements(&first_peer);
+    assert!(
+        matches!(&changed, Err(Error::MeasurementChanged { field, .. }) if field == "mrtd"),
+        "{changed:?}"
+    );
+    // … and one pinned to it by policy refuses the handshake.
     let failure = connect(&restarted, pinned, None).await.unwrap_err();
     let error = failure.attestation().expect("an attestation error");
     assert!(
