@@ -23,8 +23,8 @@ use cocoon_attestation::ratls::{
     MAX_FRESH_ATTESTATION_JSON,
 };
 use http::header::HOST;
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty, Limited};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::client::ResolvesClientCert;
 use rustls::pki_types::ServerName;
@@ -342,12 +342,34 @@ impl AttestedConnection {
         limit: usize,
     ) -> Result<(StatusCode, Bytes)> {
         let request = Request::get(path_and_query)
-            .header(HOST, self.authority.as_str())
-            .body(Empty::<Bytes>::new())
+            .body(Full::new(Bytes::new()))
             .map_err(|e| ClientError::Address {
                 addr: path_and_query.to_owned(),
                 reason: e.to_string(),
             })?;
+        let response = self.request_limited(request, limit).await?;
+        Ok((response.status(), response.into_body()))
+    }
+
+    /// Sends `request` over this connection (HTTP/1.1, kept alive; `Host` is set when absent)
+    /// and reads the whole response, the body at most the response cap.
+    pub async fn request(&mut self, request: Request<Full<Bytes>>) -> Result<Response<Bytes>> {
+        self.request_limited(request, self.max_response_bytes).await
+    }
+
+    async fn request_limited(
+        &mut self,
+        mut request: Request<Full<Bytes>>,
+        limit: usize,
+    ) -> Result<Response<Bytes>> {
+        if !request.headers().contains_key(HOST) {
+            let host =
+                http::HeaderValue::from_str(&self.authority).map_err(|e| ClientError::Address {
+                    addr: self.authority.clone(),
+                    reason: e.to_string(),
+                })?;
+            request.headers_mut().insert(HOST, host);
+        }
         let timeout = self.timeouts.request;
         let io = TokioIo::new(&mut self.stream);
         within(timeout, "HTTP request", async move {
@@ -359,8 +381,8 @@ impl AttestedConnection {
                     .send_request(request)
                     .await
                     .map_err(ClientError::from_hyper)?;
-                let status = response.status();
-                let body = Limited::new(response.into_body(), limit)
+                let (parts, body) = response.into_parts();
+                let body = Limited::new(body, limit)
                     .collect()
                     .await
                     .map_err(|e| {
@@ -374,7 +396,7 @@ impl AttestedConnection {
                         }
                     })?
                     .to_bytes();
-                Ok::<_, ClientError>((status, body))
+                Ok::<_, ClientError>(Response::from_parts(parts, body))
             };
             // The connection task ends once the exchange drops its sender; the stream stays open.
             let (result, parts) = tokio::join!(exchange, conn.without_shutdown());

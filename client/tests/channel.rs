@@ -701,6 +701,44 @@ async fn connections_beyond_the_connection_cap_are_closed_at_once() {
 }
 
 #[tokio::test]
+async fn a_mounted_post_route_receives_the_body_over_the_attested_connection() {
+    let router = Router::new().route(
+        Method::POST,
+        "/v1/echo",
+        |request: http::Request<hyper::body::Incoming>| async move {
+            use http_body_util::BodyExt;
+            let body = request.into_body().collect().await.unwrap().to_bytes();
+            json_response(StatusCode::OK, body.to_vec())
+        },
+    );
+    let server = start_on(
+        "127.0.0.1:0".parse().unwrap(),
+        attester(Tee::Snp),
+        None,
+        router,
+        ServerOptions::default(),
+        &identity_config(),
+    )
+    .await;
+    let mut conn = connect(&server, sim_verifier(), None).await.unwrap();
+    let request = http::Request::post("/v1/echo")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"{\"prompt\":\"hello\"}",
+        )))
+        .unwrap();
+    let response = tokio::time::timeout(STEP, conn.request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.body().as_ref(), b"{\"prompt\":\"hello\"}");
+    // GET on a POST-only path is 405.
+    let (status, _) = get_json(&mut conn, "/v1/echo").await;
+    assert_eq!(status, 405);
+    server.handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_response_over_the_size_cap_is_refused() {
     let router = Router::new().route(
         Method::GET,
