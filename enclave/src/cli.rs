@@ -14,7 +14,7 @@ use cocoon_attestation::ratls::{RaTlsVerifier, StaticCollateral, VerifierConfig}
 use cocoon_attestation::tdx::Collateral;
 
 use crate::error::AttestError;
-use crate::identity::{IdentityConfig, DEFAULT_LIFETIME_SECS, MAX_LIFETIME_SECS};
+use crate::identity::{IdentityConfig, KeyAlgorithm, DEFAULT_LIFETIME_SECS, MAX_LIFETIME_SECS};
 use crate::rotation::{initial, spawn_rotation, RotationConfig};
 use crate::select::{select, Backend, HostPaths, SelectOptions};
 use crate::server::{bind, Enclave, Router, ServerOptions};
@@ -63,6 +63,9 @@ enum Command {
         /// Digest of the measured configuration (hex, 32 bytes), put in the claims.
         #[arg(long, value_name = "HEX", value_parser = hex32)]
         config_digest: Option<[u8; 32]>,
+        /// The TLS key type: ecdsa-p256 or ed25519.
+        #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = key_type)]
+        key: KeyAlgorithm,
         /// Subject alternative names of the certificate (informational).
         #[arg(long = "san", value_name = "NAME", default_value = "localhost")]
         subject_alt_names: Vec<String>,
@@ -99,6 +102,7 @@ fn start(command: Command) -> Result<(), String> {
         dm_verity_root,
         config_digest,
         subject_alt_names,
+        key,
     } = command;
     if cert_lifetime == 0 || cert_lifetime > MAX_LIFETIME_SECS {
         return Err(format!(
@@ -121,6 +125,7 @@ fn start(command: Command) -> Result<(), String> {
         None
     };
     let identity = IdentityConfig {
+        key_algorithm: key,
         lifetime_secs: cert_lifetime,
         model: ModelIdentity {
             blake3: model_blake3.unwrap_or([0; 32]),
@@ -204,6 +209,16 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, String> {
 fn load_collateral(path: &Path) -> Result<Collateral, String> {
     Collateral::from_json(&read(path, "collateral")?)
         .map_err(|e| format!("collateral {}: {}", path.display(), e.message()))
+}
+
+fn key_type(name: &str) -> Result<KeyAlgorithm, String> {
+    match name {
+        "ecdsa-p256" | "p256" => Ok(KeyAlgorithm::EcdsaP256),
+        "ed25519" => Ok(KeyAlgorithm::Ed25519),
+        other => Err(format!(
+            "unknown key type {other:?} (ecdsa-p256 or ed25519)"
+        )),
+    }
 }
 
 fn hex32(text: &str) -> Result<[u8; 32], String> {

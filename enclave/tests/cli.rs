@@ -75,6 +75,13 @@ fn a_config_digest_that_is_not_32_hex_bytes_is_refused() {
 }
 
 #[test]
+fn an_unknown_key_type_is_refused() {
+    let output = run(&["serve", "--listen", "127.0.0.1:0", "--key", "rsa"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("ed25519"), "{}", stderr(&output));
+}
+
+#[test]
 fn mutual_mode_requires_a_policy() {
     let output = run(&["serve", "--listen", "127.0.0.1:0", "--mutual"]);
     assert_eq!(output.status.code(), Some(2));
@@ -99,7 +106,15 @@ fn with_the_simulated_attester_it_serves_and_prints_its_address_and_key() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     let mut child = Command::new(env!("CARGO_BIN_EXE_cocoon-enclave"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--attester", "sim-snp"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--attester",
+            "sim-snp",
+            "--key",
+            "ed25519",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
