@@ -109,6 +109,34 @@ async fn mutual_auth_between_sim_snp_client_and_sim_tdx_server() {
 }
 
 #[tokio::test]
+async fn an_ed25519_enclave_key_works_end_to_end() {
+    let config = IdentityConfig {
+        key_algorithm: cocoon_enclave::identity::KeyAlgorithm::Ed25519,
+        ..identity_config()
+    };
+    let server = start_on(
+        "127.0.0.1:0".parse().unwrap(),
+        attester(Tee::Snp),
+        Some(sim_verifier()),
+        Router::new(),
+        ServerOptions::default(),
+        &config,
+    )
+    .await;
+    // Mutual, with an Ed25519 client key as well.
+    let client_identity = resolver(attester(Tee::Tdx).as_ref(), &config);
+    let mut conn = connect(&server, sim_verifier(), Some(client_identity))
+        .await
+        .unwrap();
+    assert_eq!(
+        conn.peer().spki_sha256,
+        server.resolver.current().spki_sha256()
+    );
+    fresh_attestation(&mut conn, b"ed25519").await.unwrap();
+    server.handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn request_extensions_carry_the_verified_client_to_mounted_routes() {
     let router = Router::new().route(
         Method::GET,
