@@ -65,6 +65,27 @@ pub enum AttestError {
     SimulatedBackendNotBuilt,
     /// The simulated TEE failed (only possible with corrupted TEST keys).
     Simulated(cocoon_attestation::Error),
+    /// Generating the TLS key or signing the certificate failed.
+    KeyGeneration { reason: String },
+    /// Issuing or re-reading the RA-TLS certificate failed.
+    Certificate(cocoon_attestation::Error),
+    /// A setting of the identity, rotation or server configuration is out of range.
+    InvalidConfig { reason: String },
+    /// The evidence's platform is not the attester's (a backend bug or a misconfiguration).
+    PlatformMismatch {
+        attester: &'static str,
+        evidence: &'static str,
+    },
+    /// Building a TLS configuration failed.
+    Tls(rustls::Error),
+    /// A socket operation failed (bind, accept).
+    Network {
+        op: &'static str,
+        addr: String,
+        source: io::Error,
+    },
+    /// The system clock is before 1970 or past the year 292 billion.
+    Clock,
 }
 
 /// How to get configfs-tsm.
@@ -134,6 +155,16 @@ impl fmt::Display for AttestError {
                 "the simulated TEE backend is not in this build (cargo feature `sim`)",
             ),
             Self::Simulated(e) => write!(f, "simulated TEE: {e}"),
+            Self::KeyGeneration { reason } => write!(f, "TLS key or certificate: {reason}"),
+            Self::Certificate(e) => write!(f, "RA-TLS certificate: [{}] {}", e.kind(), e.message()),
+            Self::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
+            Self::PlatformMismatch { attester, evidence } => write!(
+                f,
+                "the attester is {attester} but its evidence says {evidence}"
+            ),
+            Self::Tls(e) => write!(f, "TLS configuration: {e}"),
+            Self::Network { op, addr, source } => write!(f, "{op} {addr}: {source}"),
+            Self::Clock => f.write_str("the system clock is outside the representable range"),
         }
     }
 }
@@ -145,7 +176,9 @@ impl std::error::Error for AttestError {
             | Self::DeviceUnavailable { source, .. }
             | Self::TsmReportFailed { source, .. } => Some(source),
             Self::Ioctl { source, .. } => Some(source),
-            Self::Simulated(e) => Some(e),
+            Self::Simulated(e) | Self::Certificate(e) => Some(e),
+            Self::Tls(e) => Some(e),
+            Self::Network { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -15,10 +15,22 @@
 //!
 //! Trust: the host controls everything these interfaces return except the signed evidence
 //! itself; nothing here is trusted by a verifier until the evidence is verified.
+//!
+//! On top of an attester, the attested channel (`docs/channel.md`): [`identity`] (a fresh key,
+//! the claims naming it, evidence binding them, the RA-TLS certificate), [`rotation`]
+//! (re-issue at two thirds of the lifetime, atomic swap, retry with backoff), [`server`] (RA-TLS
+//! over TCP with handshake deadlines and caps, HTTP/1.1, the [`api`] routes
+//! `GET /v1/attestation?nonce=HEX` and `GET /v1/identity`, mutual mode) and [`cli`] (the
+//! `cocoon-enclave` binary).
 
+pub mod api;
 pub mod certtable;
+pub mod cli;
 pub mod error;
+pub mod identity;
+pub mod rotation;
 pub mod select;
+pub mod server;
 pub mod sev_guest;
 pub mod tdx_guest;
 pub mod tsm;

@@ -4,6 +4,10 @@
 //! [`cocoon_attestation`]. This crate only reads files, picks the time, and renders reports.
 
 pub mod bench;
+pub mod cert;
+pub mod endpoint;
+#[cfg(feature = "sim")]
+pub mod handshake_bench;
 pub mod report;
 pub mod snp;
 pub mod tdx;
@@ -62,9 +66,66 @@ enum Command {
     /// Verify an AMD SEV-SNP attestation report with its VCEK or VLEK.
     #[command(after_help = EXIT_CODES)]
     Snp(SnpArgs),
+    /// Verify an RA-TLS certificate (PEM or DER): evidence, claims, binding, times, policy.
+    #[command(after_help = EXIT_CODES)]
+    Cert(CertArgs),
+    /// Connect to a live RA-TLS server and verify it (and, with --nonce, its freshness).
+    #[command(after_help = EXIT_CODES)]
+    Endpoint(EndpointArgs),
     /// Measure verification throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+struct CertArgs {
+    /// The RA-TLS certificate (PEM or DER).
+    #[arg(value_name = "CERT")]
+    cert: PathBuf,
+    /// Policy TOML (default: the built-in default policy).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Collateral JSON for TDX evidence (dcap-qvl QuoteCollateralV3 layout).
+    #[arg(long, value_name = "FILE")]
+    collateral: Option<PathBuf>,
+    /// Verification time in unix seconds (default: now).
+    #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
+    at: Option<i64>,
+    /// Also trust the simulated TEE's test roots (builds with feature `sim` only); without
+    /// --collateral, TDX evidence is checked with the simulated collateral.
+    #[cfg(feature = "sim")]
+    #[arg(long)]
+    trust_simulated_root: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct EndpointArgs {
+    /// The server, HOST:PORT.
+    #[arg(value_name = "HOST:PORT")]
+    address: String,
+    /// Policy TOML (default: the built-in default policy).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Collateral JSON for TDX evidence (dcap-qvl QuoteCollateralV3 layout).
+    #[arg(long, value_name = "FILE")]
+    collateral: Option<PathBuf>,
+    /// Also ask for a fresh attestation binding a random nonce (GET /v1/attestation).
+    #[arg(long)]
+    nonce: bool,
+    /// Deadline for each network step, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    timeout: u64,
+    /// Also trust the simulated TEE's test roots (builds with feature `sim` only); without
+    /// --collateral, TDX evidence is checked with the simulated collateral.
+    #[cfg(feature = "sim")]
+    #[arg(long)]
+    trust_simulated_root: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +211,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         iterations: u32,
     },
+    /// TLS 1.3 handshakes: RA-TLS (cached and cold verification) vs plain rustls, in memory,
+    /// interleaved (feature `sim`: the RA-TLS side uses simulated TDX evidence).
+    #[cfg(feature = "sim")]
+    Handshake {
+        /// Timed handshakes per round for plain and cached (a tenth of it for cold).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+        iterations: u32,
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
+    },
     /// Ours vs dcap-qvl and sev in one process, interleaved (used by scripts/bench).
     #[command(hide = true)]
     Compare {
@@ -229,7 +300,115 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, BadInput> {
             );
             Ok(emit(&report, args.json, out))
         }
+        Command::Cert(args) => {
+            let bytes = read_file(&args.cert, "certificate")?;
+            let der = der_or_pem_certificate(&bytes, Subject::Certificate).map_err(|e| {
+                BadInput(format!(
+                    "certificate file {}: [{}] {}",
+                    args.cert.display(),
+                    e.kind(),
+                    e.message()
+                ))
+            })?;
+            let verifier = ratls_verifier(
+                load_policy(args.policy.as_deref())?,
+                args.collateral.as_deref(),
+                trust_simulated(&args),
+            )?;
+            let now = args.at.unwrap_or_else(unix_now);
+            let mut report = cert::check(&verifier, &der, now);
+            report.refuse_simulated_unless(trust_simulated(&args));
+            Ok(emit_identity(&report, args.json, out))
+        }
+        Command::Endpoint(args) => {
+            let verifier = ratls_verifier(
+                load_policy(args.policy.as_deref())?,
+                args.collateral.as_deref(),
+                trust_simulated_endpoint(&args),
+            )?;
+            let mut report = endpoint::check(
+                std::sync::Arc::new(verifier),
+                &args.address,
+                args.nonce,
+                std::time::Duration::from_secs(args.timeout),
+                unix_now(),
+            )?;
+            report.refuse_simulated_unless(trust_simulated_endpoint(&args));
+            Ok(emit_identity(&report, args.json, out))
+        }
         Command::Bench(bench) => run_bench(bench, out),
+    }
+}
+
+#[cfg(feature = "sim")]
+fn trust_simulated(args: &CertArgs) -> bool {
+    args.trust_simulated_root
+}
+
+#[cfg(not(feature = "sim"))]
+fn trust_simulated(_: &CertArgs) -> bool {
+    false
+}
+
+#[cfg(feature = "sim")]
+fn trust_simulated_endpoint(args: &EndpointArgs) -> bool {
+    args.trust_simulated_root
+}
+
+#[cfg(not(feature = "sim"))]
+fn trust_simulated_endpoint(_: &EndpointArgs) -> bool {
+    false
+}
+
+/// The RA-TLS verifier for `cert` and `endpoint`.
+fn ratls_verifier(
+    policy: Policy,
+    collateral: Option<&Path>,
+    trust_simulated: bool,
+) -> Result<cocoon_attestation::ratls::RaTlsVerifier, BadInput> {
+    use cocoon_attestation::ratls::{RaTlsVerifier, StaticCollateral, VerifierConfig};
+    let collateral = match collateral {
+        Some(path) => Some(load_collateral(path)?),
+        None => simulated_collateral(trust_simulated)?,
+    };
+    let mut config = VerifierConfig::new(policy);
+    if let Some(collateral) = collateral {
+        let source = StaticCollateral::new(vec![collateral])
+            .map_err(|e| BadInput(format!("collateral: [{}] {}", e.kind(), e.message())))?;
+        config.collateral = Some(std::sync::Arc::new(source));
+    }
+    RaTlsVerifier::new(config)
+        .map_err(|e| BadInput(format!("verifier: [{}] {}", e.kind(), e.message())))
+}
+
+#[cfg(feature = "sim")]
+fn simulated_collateral(trust_simulated: bool) -> Result<Option<Collateral>, BadInput> {
+    if !trust_simulated {
+        return Ok(None);
+    }
+    let sim = cocoon_attestation::sim::tdx::SimTdx::new()
+        .map_err(|e| BadInput(format!("simulated TEE: {}", e.message())))?;
+    sim.collateral()
+        .map(Some)
+        .map_err(|e| BadInput(format!("simulated collateral: {}", e.message())))
+}
+
+#[cfg(not(feature = "sim"))]
+fn simulated_collateral(_: bool) -> Result<Option<Collateral>, BadInput> {
+    Ok(None)
+}
+
+fn emit_identity(report: &cert::IdentityReport, json: bool, out: &mut dyn Write) -> u8 {
+    let text = if json {
+        report.to_json()
+    } else {
+        report.to_human()
+    };
+    let _ = writeln!(out, "{}", text.trim_end());
+    if report.accepted() {
+        EXIT_ACCEPTED
+    } else {
+        EXIT_REJECTED
     }
 }
 
@@ -315,6 +494,10 @@ fn run_bench(command: BenchCommand, out: &mut dyn Write) -> Result<u8, BadInput>
             iterations,
             rounds,
         } => bench::compare(&vectors, iterations, rounds, out).map_err(BadInput),
+        #[cfg(feature = "sim")]
+        BenchCommand::Handshake { iterations, rounds } => {
+            handshake_bench::run(iterations, rounds, out).map_err(BadInput)
+        }
     }
 }
 
