@@ -18,6 +18,7 @@
 
 pub mod certtable;
 pub mod error;
+pub mod inference;
 pub mod select;
 pub mod sev_guest;
 pub mod tdx_guest;
