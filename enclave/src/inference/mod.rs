@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 pub use error::InferenceError;
 pub use model::{ort_library_path, workspace_root, ORT_LIBRARY_NAME};
 pub use sampling::{SamplingParams, MAX_STOP_BYTES, MAX_STOP_STRINGS};
-pub use text::ChatMessage;
+pub use text::{render_chat_template, ChatMessage};
 
 use model::{Model, ModelFiles};
 use text::TextCodec;

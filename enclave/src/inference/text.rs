@@ -88,28 +88,47 @@ impl TextCodec {
             .chat_template
             .as_deref()
             .ok_or(InferenceError::NoChatTemplate)?;
-        let env = template_env();
-        let template = env
-            .template_from_str(source)
-            .map_err(|e| InferenceError::ChatTemplate {
-                message: e.to_string(),
-            })?;
-        template
-            .render(minijinja::context! {
-                messages => messages,
-                add_generation_prompt => add_generation_prompt,
-                bos_token => self.bos_token.as_str(),
-                eos_token => self.eos_token.as_str(),
-            })
-            .map_err(|e| InferenceError::ChatTemplate {
-                message: match e.kind() {
-                    ErrorKind::InvalidOperation => e
-                        .detail()
-                        .map_or_else(|| e.to_string(), std::borrow::ToOwned::to_owned),
-                    _ => e.to_string(),
-                },
-            })
+        render_chat_template(
+            source,
+            messages,
+            add_generation_prompt,
+            &self.bos_token,
+            &self.eos_token,
+        )
     }
+}
+
+/// Renders a Hugging Face chat template: `messages`, `add_generation_prompt`, `bos_token`,
+/// `eos_token`, `raise_exception(msg)`, `tojson`, Python string methods; `trim_blocks` and
+/// `lstrip_blocks` as in transformers; bounded by fuel.
+pub fn render_chat_template(
+    source: &str,
+    messages: &[ChatMessage],
+    add_generation_prompt: bool,
+    bos_token: &str,
+    eos_token: &str,
+) -> Result<String, InferenceError> {
+    let env = template_env();
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| InferenceError::ChatTemplate {
+            message: e.to_string(),
+        })?;
+    template
+        .render(minijinja::context! {
+            messages => messages,
+            add_generation_prompt => add_generation_prompt,
+            bos_token => bos_token,
+            eos_token => eos_token,
+        })
+        .map_err(|e| InferenceError::ChatTemplate {
+            message: match e.kind() {
+                ErrorKind::InvalidOperation => e
+                    .detail()
+                    .map_or_else(|| e.to_string(), std::borrow::ToOwned::to_owned),
+                _ => e.to_string(),
+            },
+        })
 }
 
 fn raise_exception(message: String) -> Result<Value, minijinja::Error> {
@@ -261,6 +280,82 @@ mod tests {
     fn earliest_of_several_stop_strings_wins() {
         let mut m = StopMatcher::new(vec!["cd".to_owned(), "b".to_owned()]);
         assert_eq!(m.feed("abcd"), StopOutcome::Stopped("a".to_owned()));
+    }
+
+    fn msgs(pairs: &[(&str, &str)]) -> Vec<ChatMessage> {
+        pairs
+            .iter()
+            .map(|(r, c)| ChatMessage {
+                role: (*r).to_owned(),
+                content: (*c).to_owned(),
+            })
+            .collect()
+    }
+
+    /// SmolLM2-135M-Instruct's chat template (from its GGUF / tokenizer_config.json).
+    const SMOLLM2: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+    #[test]
+    fn smollm2_template_renders_exactly_as_transformers_does() {
+        let out = render_chat_template(
+            SMOLLM2,
+            &msgs(&[("user", "What is the capital of France?")]),
+            true,
+            "",
+            "<|im_end|>",
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+        );
+        let with_system = render_chat_template(
+            SMOLLM2,
+            &msgs(&[("system", "Be brief."), ("user", "Hi")]),
+            false,
+            "",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            with_system,
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        );
+    }
+
+    #[test]
+    fn raise_exception_in_a_template_is_a_chat_template_error_with_its_message() {
+        let t = "{% if messages[0]['role'] == 'assistant' %}{{ raise_exception('Conversation must start with a user') }}{% endif %}ok";
+        let err = render_chat_template(t, &msgs(&[("assistant", "x")]), false, "", "").unwrap_err();
+        assert_eq!(
+            err,
+            InferenceError::ChatTemplate {
+                message: "Conversation must start with a user".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn templates_get_tojson_python_methods_bos_and_loop_variables() {
+        let t = "{{ bos_token }}{% for m in messages %}{{ loop.index0 }}:{{ m.content.strip() | tojson }}{% if not loop.last %},{% endif %}{% endfor %}{{ eos_token }}";
+        let out = render_chat_template(
+            t,
+            &msgs(&[("user", "  a\"b  "), ("assistant", "c")]),
+            false,
+            "<s>",
+            "</s>",
+        )
+        .unwrap();
+        assert_eq!(out, "<s>0:\"a\\\"b\",1:\"c\"</s>");
+    }
+
+    #[test]
+    fn a_template_that_never_ends_runs_out_of_fuel() {
+        let t = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+        assert!(matches!(
+            render_chat_template(t, &[], false, "", ""),
+            Err(InferenceError::ChatTemplate { .. })
+        ));
     }
 
     #[test]
