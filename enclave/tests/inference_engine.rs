@@ -14,7 +14,8 @@ mod inference_support;
 use std::time::{Duration, Instant};
 
 use cocoon_enclave::inference::{
-    Engine, FinishReason, GenerationEvent, GenerationRequest, InferenceError, SamplingParams,
+    ChatMessage, Engine, FinishReason, GenerationEvent, GenerationRequest, InferenceError,
+    SamplingParams,
 };
 use inference_support::*;
 
@@ -522,4 +523,42 @@ fn engine_info_reports_the_loaded_digests() {
         meta["tokenizer_sha256"].as_str().unwrap()
     );
     assert_eq!(engine.info().name, meta["name"].as_str().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn successor_text_runs_into_eos_after_tilde() {
+    if !ort_available() {
+        return;
+    }
+    let engine = load(SUCCESSOR, 2, 4);
+    let out = generate(&engine, engine.tokenize("x").unwrap(), greedy(20)).await;
+    assert_eq!(out.text, "yz{|}~");
+    assert_eq!(out.ids.last(), Some(&engine.info().eos_token_ids[0]));
+    assert_eq!(out.reason, FinishReason::Stop);
+    assert_eq!(out.completion_tokens, 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_messages_go_through_the_template_tokenizer_and_model() {
+    if !ort_available() {
+        return;
+    }
+    let engine = load(SUCCESSOR, 2, 4);
+    let messages = vec![ChatMessage {
+        role: "user".to_owned(),
+        content: "Hello, w".to_owned(),
+    }];
+    let prompt_text = engine.apply_chat_template(&messages, true).unwrap();
+    assert_eq!(prompt_text, "Hello, w");
+    let out = generate(&engine, engine.tokenize(&prompt_text).unwrap(), greedy(3)).await;
+    assert_eq!(out.text, "xyz");
+
+    let tiny = load(TINY_GPT, 1, 1);
+    assert_eq!(
+        tiny.apply_chat_template(&messages, true).unwrap(),
+        "<|im_start|>user\nHello, w<|im_end|>\n<|im_start|>assistant\n"
+    );
+    // Special tokens written by the template are single tokens.
+    let ids = tiny.tokenize("<|im_start|>user").unwrap();
+    assert_eq!(ids[0], 281);
 }

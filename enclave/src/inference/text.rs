@@ -358,6 +358,43 @@ mod tests {
         ));
     }
 
+    fn committed_tokenizer(model: &str) -> TextCodec {
+        let path = crate::inference::workspace_root()
+            .join("tests/data/models")
+            .join(model)
+            .join("tokenizer.json");
+        TextCodec::new(&std::fs::read(path).unwrap(), None, None, None).unwrap()
+    }
+
+    #[test]
+    fn incremental_decoding_releases_a_multibyte_character_only_when_complete() {
+        // Byte-level tokenizer: the id of byte b is b, so "é" is two tokens.
+        let codec = committed_tokenizer("successor");
+        let mut tokens = codec.encode("ab").unwrap();
+        let mut dec = IncrementalDecoder::new(tokens.len());
+        let mut deltas = Vec::new();
+        for t in codec.encode("é€x").unwrap() {
+            tokens.push(t);
+            deltas.push(dec.step(&codec, &tokens).unwrap());
+        }
+        assert_eq!(deltas, vec!["", "é", "", "", "€", "x"]);
+    }
+
+    #[test]
+    fn incremental_decoding_keeps_spaces_of_merged_tokens() {
+        let codec = committed_tokenizer("tiny-gpt");
+        let text = "hello the world";
+        let ids = codec.encode(text).unwrap();
+        let mut tokens = Vec::new();
+        let mut dec = IncrementalDecoder::new(0);
+        let mut out = String::new();
+        for t in ids {
+            tokens.push(t);
+            out.push_str(&dec.step(&codec, &tokens).unwrap());
+        }
+        assert_eq!(out, text);
+    }
+
     #[test]
     fn no_stop_strings_passes_text_through() {
         let mut m = StopMatcher::new(vec![String::new()]);
