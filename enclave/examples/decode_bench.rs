@@ -75,7 +75,9 @@ fn main() {
             _ => model_dir = Some(a),
         }
     }
-    let model_dir = model_dir.expect("usage: decode_bench MODEL_DIR [--threads N] [--tokens N] [--streams N] [--prompt TEXT]");
+    let model_dir = model_dir.expect(
+        "usage: decode_bench MODEL_DIR [--threads N] [--tokens N] [--streams N] [--prompt TEXT]",
+    );
     let engine = Engine::load(EngineConfig {
         model_dir: model_dir.into(),
         threads,

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
-use ort::value::Tensor;
+use ort::value::{DynValue, Tensor};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -162,22 +162,49 @@ fn build_session(
     Ok(session)
 }
 
-/// One sequence's private key/value cache: per layer, keys and values laid out
-/// `[num_kv_heads, len, head_dim]`.
-#[derive(Debug, Clone, Default)]
+/// One layer's keys (or values) of one sequence, `[num_kv_heads, len, head_dim]`: either
+/// host floats (split out of a batched run) or the output tensor of a single-row run, kept as
+/// ONNX Runtime returned it so that the next single-row run takes it without a copy.
+pub(crate) enum KvTensor {
+    Host(Vec<f32>),
+    Ort(DynValue),
+}
+
+impl KvTensor {
+    fn data(&self) -> Result<&[f32], InferenceError> {
+        match self {
+            Self::Host(v) => Ok(v),
+            Self::Ort(v) => v
+                .try_extract_tensor::<f32>()
+                .map(|(_, d)| d)
+                .map_err(|e| InferenceError::ort("cache", e)),
+        }
+    }
+}
+
+/// One sequence's private key/value cache, per layer.
 pub(crate) struct KvCache {
     pub len: usize,
-    pub keys: Vec<Vec<f32>>,
-    pub values: Vec<Vec<f32>>,
+    pub keys: Vec<KvTensor>,
+    pub values: Vec<KvTensor>,
 }
 
 impl KvCache {
     pub(crate) fn empty(layers: usize) -> Self {
         Self {
             len: 0,
-            keys: vec![Vec::new(); layers],
-            values: vec![Vec::new(); layers],
+            keys: (0..layers).map(|_| KvTensor::Host(Vec::new())).collect(),
+            values: (0..layers).map(|_| KvTensor::Host(Vec::new())).collect(),
         }
+    }
+
+    fn layer(&self, layer: usize, pick: u8) -> Result<&KvTensor, InferenceError> {
+        if pick == 0 {
+            self.keys.get(layer)
+        } else {
+            self.values.get(layer)
+        }
+        .ok_or_else(overflow)
     }
 }
 
@@ -336,17 +363,24 @@ impl Model {
         ));
         let past_shape = vec![b64, to_i64(heads)?, to_i64(past)?, to_i64(dim)?];
         let past_elems = mul(mul(batch, heads)?, mul(past, dim)?)?;
+        let single = match rows {
+            [only] => Some(only),
+            _ => None,
+        };
         for layer in 0..layers {
             for (kind, pick) in [("key", 0_u8), ("value", 1_u8)] {
+                let name: Cow<'_, str> = format!("past_key_values.{layer}.{kind}").into();
+                if let Some(KvTensor::Ort(v)) =
+                    single.map(|r| r.cache.layer(layer, pick)).transpose()?
+                {
+                    // One row: last run's output tensor is this run's input, no copy.
+                    inputs.push((name, v.into()));
+                    continue;
+                }
                 let mut buf = vec![0.0_f32; past_elems];
                 if past > 0 {
                     for (b, r) in rows.iter().enumerate() {
-                        let src = if pick == 0 {
-                            r.cache.keys.get(layer)
-                        } else {
-                            r.cache.values.get(layer)
-                        }
-                        .ok_or_else(overflow)?;
+                        let src = r.cache.layer(layer, pick)?.data()?;
                         let len = r.cache.len;
                         let pad = sub(past, len)?;
                         for h in 0..heads {
@@ -361,7 +395,7 @@ impl Model {
                     }
                 }
                 inputs.push((
-                    format!("past_key_values.{layer}.{kind}").into(),
+                    name,
                     Tensor::from_array((past_shape.clone(), buf))
                         .map_err(t)?
                         .into(),
@@ -376,7 +410,7 @@ impl Model {
                 .unwrap_or(usize::MAX)
         });
 
-        let outputs = self
+        let mut outputs = self
             .session
             .run(inputs)
             .map_err(|e| InferenceError::ort("run", e))?;
@@ -402,43 +436,66 @@ impl Model {
                 .get(from..add(from, vocab)?)
                 .ok_or_else(overflow)?
                 .to_vec();
-            let mut cache = KvCache::empty(layers);
-            cache.len = add(r.cache.len, seq)?;
-            out.push(RowOutput { logits: l, cache });
+            out.push(RowOutput {
+                logits: l,
+                cache: KvCache {
+                    len: add(r.cache.len, seq)?,
+                    keys: Vec::with_capacity(layers),
+                    values: Vec::with_capacity(layers),
+                },
+            });
         }
         let present_shape = [b64, to_i64(heads)?, to_i64(total)?, to_i64(dim)?];
         for layer in 0..layers {
             for (kind, pick) in [("key", 0_u8), ("value", 1_u8)] {
                 let name = format!("present.{layer}.{kind}");
-                let v = outputs
-                    .get(&name)
-                    .ok_or_else(|| InferenceError::ModelInterface {
-                        message: format!("no {name} output"),
-                    })?;
-                let (shape, data) = v
-                    .try_extract_tensor::<f32>()
-                    .map_err(|e| InferenceError::ort("present", e))?;
-                if shape.as_ref() != present_shape.as_slice() {
-                    return Err(InferenceError::ModelInterface {
-                        message: format!("{name} shape {shape:?}, expected {present_shape:?}"),
-                    });
+                let missing = || InferenceError::ModelInterface {
+                    message: format!("no {name} output"),
+                };
+                {
+                    let v = outputs.get(&name).ok_or_else(missing)?;
+                    let shape = v
+                        .try_extract_tensor::<f32>()
+                        .map_err(|e| InferenceError::ort("present", e))?
+                        .0;
+                    if shape.as_ref() != present_shape.as_slice() {
+                        return Err(InferenceError::ModelInterface {
+                            message: format!("{name} shape {shape:?}, expected {present_shape:?}"),
+                        });
+                    }
                 }
-                for (b, (r, o)) in rows.iter().zip(out.iter_mut()).enumerate() {
-                    let len = o.cache.len;
-                    let pad = sub(past, r.cache.len)?;
-                    let mut dst = Vec::with_capacity(mul(mul(heads, len)?, dim)?);
-                    for h in 0..heads {
-                        let from = mul(add(mul(add(mul(b, heads)?, h)?, total)?, pad)?, dim)?;
-                        let n = mul(len, dim)?;
-                        dst.extend_from_slice(data.get(from..add(from, n)?).ok_or_else(overflow)?);
+                let tensors: Vec<KvTensor> = if batch == 1 {
+                    // One row without padding: keep ONNX Runtime's tensor as it is.
+                    vec![KvTensor::Ort(outputs.remove(&name).ok_or_else(missing)?)]
+                } else {
+                    let data = outputs
+                        .get(&name)
+                        .ok_or_else(missing)?
+                        .try_extract_tensor::<f32>()
+                        .map_err(|e| InferenceError::ort("present", e))?
+                        .1;
+                    let mut v = Vec::with_capacity(batch);
+                    for (b, (r, o)) in rows.iter().zip(out.iter()).enumerate() {
+                        let len = o.cache.len;
+                        let pad = sub(past, r.cache.len)?;
+                        let mut dst = Vec::with_capacity(mul(mul(heads, len)?, dim)?);
+                        for h in 0..heads {
+                            let from = mul(add(mul(add(mul(b, heads)?, h)?, total)?, pad)?, dim)?;
+                            let n = mul(len, dim)?;
+                            dst.extend_from_slice(
+                                data.get(from..add(from, n)?).ok_or_else(overflow)?,
+                            );
+                        }
+                        v.push(KvTensor::Host(dst));
                     }
-                    let slot = if pick == 0 {
-                        o.cache.keys.get_mut(layer)
+                    v
+                };
+                for (o, tensor) in out.iter_mut().zip(tensors) {
+                    if pick == 0 {
+                        o.cache.keys.push(tensor);
                     } else {
-                        o.cache.values.get_mut(layer)
+                        o.cache.values.push(tensor);
                     }
-                    .ok_or_else(overflow)?;
-                    *slot = dst;
                 }
             }
         }
