@@ -41,14 +41,11 @@ fn one_stream(engine: &Engine, prompt: &[u32], tokens: usize) -> Run {
         .expect("submitted");
     let mut first: Option<Instant> = None;
     let mut n = 0;
-    loop {
-        match stream.blocking_next().expect("stream ends with Finished") {
-            GenerationEvent::Token { .. } => {
-                n += 1;
-                first.get_or_insert_with(Instant::now);
-            }
-            GenerationEvent::Finished { .. } => break,
-        }
+    while let GenerationEvent::Token { .. } =
+        stream.blocking_next().expect("stream ends with Finished")
+    {
+        n += 1;
+        first.get_or_insert_with(Instant::now);
     }
     let end = Instant::now();
     let first = first.unwrap_or(end);
