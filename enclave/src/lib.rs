@@ -28,6 +28,8 @@ pub mod certtable;
 pub mod cli;
 pub mod error;
 pub mod identity;
+pub mod inference;
+
 pub mod rotation;
 pub mod select;
 pub mod server;
