@@ -778,3 +778,88 @@ async fn metrics_count_requests_tokens_and_latencies() {
     }
     assert!(text.lines().any(|l| l.starts_with("cocoon_batch_size ")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_passed_deadline_answers_504_or_ends_the_stream_with_an_error_event() {
+    if !ort_available() {
+        return;
+    }
+    let api = start_with(
+        "successor",
+        4,
+        4,
+        ApiConfig {
+            request_timeout: Duration::from_millis(300),
+            ..ApiConfig::default()
+        },
+    )
+    .await;
+    api.engine().pause_decoding(true);
+    let mut conn = api.connect().await;
+    let reply = post(
+        &mut conn,
+        "/v1/completions",
+        &json!({"prompt": "a", "max_tokens": 10, "temperature": 0}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(error_code(&reply).0, "deadline_exceeded");
+
+    let reply = post(
+        &mut conn,
+        "/v1/completions",
+        &json!({"prompt": "a", "max_tokens": 10, "temperature": 0, "stream": true}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let events = sse_events(&reply.text());
+    let last = events.last().unwrap();
+    assert_eq!(last["error"]["code"], "deadline_exceeded");
+    assert_eq!(api.engine().stats().finished_deadline, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_stops_accepting_and_drains_the_stream_in_flight() {
+    if !ort_available() {
+        return;
+    }
+    let api = start("successor").await;
+    let engine = Arc::clone(api.engine());
+    engine.pause_decoding(true);
+    let mut conn = api.connect().await;
+    let in_flight = tokio::spawn(async move {
+        post(
+            &mut conn,
+            "/v1/chat/completions",
+            &json!({"messages": [{"role": "user", "content": "a"}], "max_tokens": 6,
+                    "temperature": 0, "stream": true}),
+        )
+        .await
+    });
+    eventually("the request to start", || {
+        engine.stats().active_sequences == 1
+    })
+    .await;
+    let addr = api.handle.local_addr();
+    let state = Arc::clone(&api.state);
+    state.begin_drain();
+    let shutdown = tokio::spawn(api.handle.shutdown());
+    // The listener closes: new connections are refused.
+    eventually("the listener to close", || {
+        std::net::TcpStream::connect(addr).is_err()
+    })
+    .await;
+    assert!(!shutdown.is_finished(), "waits for the request in flight");
+    engine.pause_decoding(false);
+    let reply = tokio::time::timeout(STEP, in_flight)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    let (text, finish) = reassemble(&sse_events(&reply.text()));
+    assert_eq!(text, "bcdefg");
+    assert_eq!(finish.as_deref(), Some("length"));
+    tokio::time::timeout(STEP, shutdown).await.unwrap().unwrap();
+    tokio::time::timeout(STEP, state.drain()).await.unwrap();
+    assert!(engine.is_stopped());
+}
