@@ -863,3 +863,47 @@ async fn shutdown_stops_accepting_and_drains_the_stream_in_flight() {
     tokio::time::timeout(STEP, state.drain()).await.unwrap();
     assert!(engine.is_stopped());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_client_of_a_non_streaming_request_cancels_its_sequence() {
+    if !ort_available() {
+        return;
+    }
+    let api = start_with("successor", 1, 1, ApiConfig::default()).await;
+    let engine = Arc::clone(api.engine());
+    engine.pause_decoding(true);
+    let conn = api.connect().await;
+    let io = TokioIo::new(conn.into_stream());
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = Request::post("/v1/completions")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::from(
+            json!({"prompt": "a", "max_tokens": 20, "temperature": 0}).to_string(),
+        )))
+        .unwrap();
+    let pending = tokio::spawn(async move { sender.send_request(request).await });
+    eventually("the request to start", || {
+        engine.stats().active_sequences == 1
+    })
+    .await;
+    pending.abort();
+    driver.abort();
+    eventually("the sequence to be cancelled", || {
+        engine.stats().finished_cancelled == 1
+    })
+    .await;
+    // The slot is free: a new request runs to completion.
+    engine.pause_decoding(false);
+    let mut conn = api.connect().await;
+    let reply = post(
+        &mut conn,
+        "/v1/completions",
+        &json!({"prompt": "k", "max_tokens": 3, "temperature": 0}),
+    )
+    .await;
+    assert_eq!(reply.json()["choices"][0]["text"], "lmn");
+    assert_eq!(engine.stats().finished_cancelled, 1);
+}
