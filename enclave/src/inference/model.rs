@@ -543,3 +543,52 @@ impl ModelFiles {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_ort_library_is_a_clear_error_naming_scripts_setup() {
+        let path = Path::new("/nonexistent/libonnxruntime.so.1.31.1");
+        let err = build_env(path).err().unwrap();
+        assert_eq!(
+            err,
+            InferenceError::OrtLibraryMissing {
+                path: path.to_path_buf()
+            }
+        );
+        assert!(err.to_string().contains("scripts/setup"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_the_ort_library_is_refused() {
+        let path = workspace_root().join("Cargo.toml");
+        match build_env(&path) {
+            Err(InferenceError::OrtLibraryLoad { path: p, .. }) => assert_eq!(p, path),
+            other => panic!("expected OrtLibraryLoad, got {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn model_json_out_of_range_values_are_refused() {
+        let ok = r#"{"name":"m","num_layers":2,"num_kv_heads":2,"head_dim":8,"vocab_size":10,"context_length":16,"eos_token_ids":[9],"chat_template":null,"onnx_sha256":"","tokenizer_sha256":""}"#;
+        assert!(ModelMeta::parse(ok.as_bytes()).is_ok());
+        for (from, to) in [
+            ("\"num_layers\":2", "\"num_layers\":0"),
+            ("\"eos_token_ids\":[9]", "\"eos_token_ids\":[10]"),
+            ("\"context_length\":16", "\"context_length\":1"),
+            ("\"vocab_size\":10", "\"vocab_size\":-1"),
+        ] {
+            let bad = ok.replace(from, to);
+            assert!(
+                matches!(
+                    ModelMeta::parse(bad.as_bytes()),
+                    Err(InferenceError::ModelMetadata { .. })
+                ),
+                "{to}"
+            );
+        }
+    }
+}
