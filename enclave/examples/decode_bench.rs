@@ -91,6 +91,7 @@ fn main() {
     let single = one_stream(&engine, &prompt, tokens);
     let single_tps = (single.tokens.saturating_sub(1)) as f64 / single.decode.as_secs_f64();
 
+    let before = engine.stats();
     // N streams at once; aggregate = all tokens / wall time from submit to the last finish.
     let start = Instant::now();
     let handles: Vec<_> = (0..streams)
@@ -105,8 +106,13 @@ fn main() {
     let total: usize = runs.iter().map(|r| r.tokens).sum();
     let agg_tps = total as f64 / wall.as_secs_f64();
     let stats = engine.stats();
+    let steps = (stats.decode_steps + stats.prefill_runs)
+        .saturating_sub(before.decode_steps + before.prefill_runs)
+        .max(1) as f64;
+    let run_ms = (stats.run_micros_total - before.run_micros_total) as f64 / 1e3;
+    let session_ms = (stats.session_micros_total - before.session_micros_total) as f64 / 1e3;
     println!(
-        "{{\"model\":{:?},\"threads\":{threads},\"prompt_tokens\":{},\"tokens\":{tokens},\"single_ttft_ms\":{:.2},\"single_decode_tps\":{:.2},\"streams\":{streams},\"aggregate_tps\":{:.2},\"aggregate_over_single\":{:.3},\"mean_ttft_ms\":{:.2},\"decode_steps\":{},\"decode_rows\":{}}}",
+        "{{\"model\":{:?},\"threads\":{threads},\"prompt_tokens\":{},\"tokens\":{tokens},\"single_ttft_ms\":{:.2},\"single_decode_tps\":{:.2},\"streams\":{streams},\"aggregate_tps\":{:.2},\"aggregate_over_single\":{:.3},\"mean_ttft_ms\":{:.2},\"decode_steps\":{},\"decode_rows\":{},\"multi_mean_run_ms\":{:.2},\"multi_mean_session_run_ms\":{:.2}}}",
         engine.info().name,
         prompt.len(),
         single.ttft.as_secs_f64() * 1e3,
@@ -116,6 +122,8 @@ fn main() {
         runs.iter().map(|r| r.ttft.as_secs_f64()).sum::<f64>() / runs.len().max(1) as f64 * 1e3,
         stats.decode_steps,
         stats.decode_rows_total,
+        run_ms / steps,
+        session_ms / steps,
     );
     engine.shutdown();
     engine.wait_stopped();

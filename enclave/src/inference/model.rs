@@ -223,6 +223,9 @@ pub(crate) struct RowOutput {
 /// The loaded graph.
 pub(crate) struct Model {
     pub meta: ModelMeta,
+    /// Microseconds inside `Session::run` (the rest of a run is building and splitting the
+    /// batch tensors).
+    pub session_micros: u64,
     session: Session,
     input_names: Vec<String>,
 }
@@ -304,6 +307,7 @@ impl Model {
         }
         Ok(Self {
             meta,
+            session_micros: 0,
             session,
             input_names,
         })
@@ -410,10 +414,14 @@ impl Model {
                 .unwrap_or(usize::MAX)
         });
 
+        let started = std::time::Instant::now();
         let mut outputs = self
             .session
             .run(inputs)
             .map_err(|e| InferenceError::ort("run", e))?;
+        self.session_micros = self
+            .session_micros
+            .saturating_add(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
 
         let logits_value = outputs
             .get("logits")
