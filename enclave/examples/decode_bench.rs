@@ -3,8 +3,10 @@
 //! N concurrent streams. Prints one JSON object.
 //!
 //! ```text
-//! cargo run --release -p cocoon-enclave --example decode_bench -- MODEL_DIR [--threads 2] [--tokens 128] [--streams 8] [--prompt TEXT]
+//! cargo run --release -p cocoon-enclave --example decode_bench -- MODEL_DIR [--threads 2] [--tokens 128] [--streams 8] [--prompt TEXT] [--chat]
 //! ```
+//!
+//! `--chat` wraps the prompt in the model's chat template as a user message.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cocoon_enclave::inference::{
-    Engine, EngineConfig, GenerationEvent, GenerationRequest, SamplingParams,
+    ChatMessage, Engine, EngineConfig, GenerationEvent, GenerationRequest, SamplingParams,
 };
 
 struct Run {
@@ -63,12 +65,14 @@ fn main() {
     let mut tokens = 128;
     let mut streams = 8;
     let mut prompt_text = "The capital of France is".to_owned();
+    let mut chat = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--threads" => threads = args.next().unwrap().parse().unwrap(),
             "--tokens" => tokens = args.next().unwrap().parse().unwrap(),
             "--streams" => streams = args.next().unwrap().parse().unwrap(),
             "--prompt" => prompt_text = args.next().unwrap(),
+            "--chat" => chat = true,
             _ => model_dir = Some(a),
         }
     }
@@ -83,6 +87,17 @@ fn main() {
         max_context: None,
     })
     .unwrap_or_else(|e| panic!("load: {e}"));
+    if chat {
+        prompt_text = engine
+            .apply_chat_template(
+                &[ChatMessage {
+                    role: "user".to_owned(),
+                    content: prompt_text,
+                }],
+                true,
+            )
+            .expect("chat template");
+    }
     let prompt = engine.tokenize(&prompt_text).expect("tokenize");
     let tokens = tokens.min(engine.info().context_length - prompt.len());
 

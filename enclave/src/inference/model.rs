@@ -154,7 +154,7 @@ fn build_session(
     threads: usize,
 ) -> ort::Result<Session> {
     let session = Session::builder(env)?
-        .with_optimization_level(GraphOptimizationLevel::Level3)?
+        .with_optimization_level(GraphOptimizationLevel::All)?
         .with_intra_threads(threads)?
         .with_inter_threads(1)?
         .with_parallel_execution(false)?
