@@ -3,8 +3,10 @@
 //! N concurrent streams. Prints one JSON object.
 //!
 //! ```text
-//! cargo run --release -p cocoon-enclave --example decode_bench -- MODEL_DIR [--threads 2] [--tokens 128] [--streams 8] [--prompt TEXT]
+//! cargo run --release -p cocoon-enclave --example decode_bench -- MODEL_DIR [--threads 2] [--tokens 128] [--streams 8] [--prompt TEXT] [--chat]
 //! ```
+//!
+//! `--chat` wraps the prompt in the model's chat template as a user message.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cocoon_enclave::inference::{
-    Engine, EngineConfig, GenerationEvent, GenerationRequest, SamplingParams,
+    ChatMessage, Engine, EngineConfig, GenerationEvent, GenerationRequest, SamplingParams,
 };
 
 struct Run {
@@ -63,12 +65,14 @@ fn main() {
     let mut tokens = 128;
     let mut streams = 8;
     let mut prompt_text = "The capital of France is".to_owned();
+    let mut chat = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--threads" => threads = args.next().unwrap().parse().unwrap(),
             "--tokens" => tokens = args.next().unwrap().parse().unwrap(),
             "--streams" => streams = args.next().unwrap().parse().unwrap(),
             "--prompt" => prompt_text = args.next().unwrap(),
+            "--chat" => chat = true,
             _ => model_dir = Some(a),
         }
     }
@@ -83,6 +87,17 @@ fn main() {
         max_context: None,
     })
     .unwrap_or_else(|e| panic!("load: {e}"));
+    if chat {
+        prompt_text = engine
+            .apply_chat_template(
+                &[ChatMessage {
+                    role: "user".to_owned(),
+                    content: prompt_text,
+                }],
+                true,
+            )
+            .expect("chat template");
+    }
     let prompt = engine.tokenize(&prompt_text).expect("tokenize");
     let tokens = tokens.min(engine.info().context_length - prompt.len());
 
@@ -91,6 +106,7 @@ fn main() {
     let single = one_stream(&engine, &prompt, tokens);
     let single_tps = (single.tokens.saturating_sub(1)) as f64 / single.decode.as_secs_f64();
 
+    let before = engine.stats();
     // N streams at once; aggregate = all tokens / wall time from submit to the last finish.
     let start = Instant::now();
     let handles: Vec<_> = (0..streams)
@@ -105,8 +121,13 @@ fn main() {
     let total: usize = runs.iter().map(|r| r.tokens).sum();
     let agg_tps = total as f64 / wall.as_secs_f64();
     let stats = engine.stats();
+    let steps = (stats.decode_steps + stats.prefill_runs)
+        .saturating_sub(before.decode_steps + before.prefill_runs)
+        .max(1) as f64;
+    let run_ms = (stats.run_micros_total - before.run_micros_total) as f64 / 1e3;
+    let session_ms = (stats.session_micros_total - before.session_micros_total) as f64 / 1e3;
     println!(
-        "{{\"model\":{:?},\"threads\":{threads},\"prompt_tokens\":{},\"tokens\":{tokens},\"single_ttft_ms\":{:.2},\"single_decode_tps\":{:.2},\"streams\":{streams},\"aggregate_tps\":{:.2},\"aggregate_over_single\":{:.3},\"mean_ttft_ms\":{:.2},\"decode_steps\":{},\"decode_rows\":{}}}",
+        "{{\"model\":{:?},\"threads\":{threads},\"prompt_tokens\":{},\"tokens\":{tokens},\"single_ttft_ms\":{:.2},\"single_decode_tps\":{:.2},\"streams\":{streams},\"aggregate_tps\":{:.2},\"aggregate_over_single\":{:.3},\"mean_ttft_ms\":{:.2},\"decode_steps\":{},\"decode_rows\":{},\"multi_mean_run_ms\":{:.2},\"multi_mean_session_run_ms\":{:.2}}}",
         engine.info().name,
         prompt.len(),
         single.ttft.as_secs_f64() * 1e3,
@@ -116,6 +137,8 @@ fn main() {
         runs.iter().map(|r| r.ttft.as_secs_f64()).sum::<f64>() / runs.len().max(1) as f64 * 1e3,
         stats.decode_steps,
         stats.decode_rows_total,
+        run_ms / steps,
+        session_ms / steps,
     );
     engine.shutdown();
     engine.wait_stopped();

@@ -562,3 +562,40 @@ async fn chat_messages_go_through_the_template_tokenizer_and_model() {
     let ids = tiny.tokenize("<|im_start|>user").unwrap();
     assert_eq!(ids[0], 281);
 }
+
+#[test]
+fn engine_and_streams_cross_threads_and_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Engine>();
+    send_sync::<std::sync::Arc<Engine>>();
+    send::<cocoon_enclave::inference::GenerationStream>();
+    send_sync::<InferenceError>();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_requests_tokens_and_batches() {
+    if !ort_available() {
+        return;
+    }
+    let engine = load(SUCCESSOR, 4, 8);
+    let prompt = successor_prompt(&engine, 6);
+    let streams: Vec<_> = (0..3)
+        .map(|_| engine.submit(request(prompt.clone(), greedy(6))).unwrap())
+        .collect();
+    for s in streams {
+        assert_eq!(collect(s).await.completion_tokens, 6);
+    }
+    let stats = engine.stats();
+    assert_eq!(stats.requests_submitted, 3);
+    assert_eq!(stats.finished_length, 3);
+    assert_eq!(stats.prefill_runs, 3);
+    assert_eq!(stats.completion_tokens_total, 18);
+    assert_eq!(stats.prompt_tokens_total, 3 * prompt.len() as u64);
+    // Each sequence's first token comes from its prefill, the other five from decode rows.
+    assert_eq!(stats.decode_rows_total, 15);
+    assert_eq!(stats.queue_depth, 0);
+    assert_eq!(stats.max_sequences, 4);
+    assert_eq!(stats.queue_capacity, 8);
+    assert!(stats.session_micros_total <= stats.run_micros_total);
+}

@@ -193,8 +193,10 @@ pub struct EngineStats {
     pub decode_steps: u64,
     /// Sum of decode batch sizes (tokens decoded in batched runs).
     pub decode_rows_total: u64,
-    /// Seconds spent in session runs (prefill + decode), microseconds.
+    /// Time in model runs (prefill + decode, batch assembly included), microseconds.
     pub run_micros_total: u64,
+    /// Of which inside ONNX Runtime's `Session::run`, microseconds.
+    pub session_micros_total: u64,
 }
 
 #[derive(Debug, Default)]
@@ -212,6 +214,7 @@ struct Counters {
     decode_steps: AtomicU64,
     decode_rows: AtomicU64,
     run_micros: AtomicU64,
+    session_micros: AtomicU64,
     active: AtomicUsize,
     last_batch: AtomicUsize,
 }
@@ -496,6 +499,7 @@ impl Engine {
             decode_steps: l(&c.decode_steps),
             decode_rows_total: l(&c.decode_rows),
             run_micros_total: l(&c.run_micros),
+            session_micros_total: l(&c.session_micros),
         }
     }
 

@@ -154,7 +154,7 @@ fn build_session(
     threads: usize,
 ) -> ort::Result<Session> {
     let session = Session::builder(env)?
-        .with_optimization_level(GraphOptimizationLevel::Level3)?
+        .with_optimization_level(GraphOptimizationLevel::All)?
         .with_intra_threads(threads)?
         .with_inter_threads(1)?
         .with_parallel_execution(false)?
@@ -223,6 +223,9 @@ pub(crate) struct RowOutput {
 /// The loaded graph.
 pub(crate) struct Model {
     pub meta: ModelMeta,
+    /// Microseconds inside `Session::run` (the rest of a run is building and splitting the
+    /// batch tensors).
+    pub session_micros: u64,
     session: Session,
     input_names: Vec<String>,
 }
@@ -304,6 +307,7 @@ impl Model {
         }
         Ok(Self {
             meta,
+            session_micros: 0,
             session,
             input_names,
         })
@@ -410,10 +414,14 @@ impl Model {
                 .unwrap_or(usize::MAX)
         });
 
+        let started = std::time::Instant::now();
         let mut outputs = self
             .session
             .run(inputs)
             .map_err(|e| InferenceError::ort("run", e))?;
+        self.session_micros = self
+            .session_micros
+            .saturating_add(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
 
         let logits_value = outputs
             .get("logits")
@@ -541,5 +549,54 @@ impl ModelFiles {
             tokenizer,
             tokenizer_sha256,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_ort_library_is_a_clear_error_naming_scripts_setup() {
+        let path = Path::new("/nonexistent/libonnxruntime.so.1.31.1");
+        let err = build_env(path).err().unwrap();
+        assert_eq!(
+            err,
+            InferenceError::OrtLibraryMissing {
+                path: path.to_path_buf()
+            }
+        );
+        assert!(err.to_string().contains("scripts/setup"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_the_ort_library_is_refused() {
+        let path = workspace_root().join("Cargo.toml");
+        match build_env(&path) {
+            Err(InferenceError::OrtLibraryLoad { path: p, .. }) => assert_eq!(p, path),
+            other => panic!("expected OrtLibraryLoad, got {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn model_json_out_of_range_values_are_refused() {
+        let ok = r#"{"name":"m","num_layers":2,"num_kv_heads":2,"head_dim":8,"vocab_size":10,"context_length":16,"eos_token_ids":[9],"chat_template":null,"onnx_sha256":"","tokenizer_sha256":""}"#;
+        assert!(ModelMeta::parse(ok.as_bytes()).is_ok());
+        for (from, to) in [
+            ("\"num_layers\":2", "\"num_layers\":0"),
+            ("\"eos_token_ids\":[9]", "\"eos_token_ids\":[10]"),
+            ("\"context_length\":16", "\"context_length\":1"),
+            ("\"vocab_size\":10", "\"vocab_size\":-1"),
+        ] {
+            let bad = ok.replace(from, to);
+            assert!(
+                matches!(
+                    ModelMeta::parse(bad.as_bytes()),
+                    Err(InferenceError::ModelMetadata { .. })
+                ),
+                "{to}"
+            );
+        }
     }
 }

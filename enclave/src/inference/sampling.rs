@@ -95,11 +95,18 @@ impl Sampler {
         if cand.is_empty() {
             return 0;
         }
-        cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Order: logit descending, then id ascending (a total order, so every step is exact).
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if self.top_k > 0 && self.top_k < cand.len() {
+            // O(vocab) selection of the k best (no full sort).
+            cand.select_nth_unstable_by(self.top_k.saturating_sub(1), order);
             cand.truncate(self.top_k);
         }
-        let max = cand.first().map_or(0.0, |c| c.1);
+        if self.top_p < 1.0 {
+            // The nucleus needs the candidates by probability.
+            cand.sort_by(order);
+        }
+        let max = cand.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max);
         let inv_t = 1.0 / self.temperature;
         let mut probs: Vec<f64> = cand
             .iter()
@@ -107,7 +114,7 @@ impl Sampler {
             .collect();
         let sum: f64 = probs.iter().sum();
         if sum.is_nan() || sum <= 0.0 || !sum.is_finite() {
-            return cand.first().map_or(0, |c| c.0);
+            return cand.iter().min_by(|a, b| order(a, b)).map_or(0, |c| c.0);
         }
         for p in &mut probs {
             *p /= sum;
@@ -200,6 +207,38 @@ mod tests {
             (0..64).map(|_| s.sample(&logits)).collect()
         };
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn top_k_samples_only_among_the_k_most_likely() {
+        let params = SamplingParams {
+            temperature: 100.0,
+            top_k: 3,
+            seed: Some(9),
+            ..SamplingParams::default()
+        };
+        let mut s = Sampler::new(&params);
+        let logits = [0.5, 3.0, 0.1, 2.0, 2.5, -1.0, 0.0];
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            seen.insert(s.sample(&logits));
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![1, 3, 4]);
+    }
+
+    #[test]
+    fn high_temperature_without_limits_reaches_every_token() {
+        let params = SamplingParams {
+            temperature: 100.0,
+            seed: Some(5),
+            ..SamplingParams::default()
+        };
+        let mut s = Sampler::new(&params);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..500 {
+            seen.insert(s.sample(&[1.0, 0.0, 2.0, 0.5]));
+        }
+        assert_eq!(seen.len(), 4);
     }
 
     #[test]

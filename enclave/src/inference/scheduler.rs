@@ -118,6 +118,10 @@ fn timed_run(
         .counters
         .run_micros
         .fetch_add(micros, Ordering::Relaxed);
+    shared
+        .counters
+        .session_micros
+        .store(model.session_micros, Ordering::Relaxed);
     out
 }
 

@@ -144,7 +144,71 @@ fn template_env() -> Environment<'static> {
     env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_function("raise_exception", raise_exception);
+    env.add_filter("tojson", tojson);
     env
+}
+
+/// `tojson` as transformers defines it for chat templates: Python's `json.dumps` with
+/// `ensure_ascii=False` (separators `", "` and `": "`, or newlines and `indent` spaces), no HTML
+/// escaping, keys in insertion order.
+fn tojson(value: Value, kwargs: minijinja::value::Kwargs) -> Result<Value, minijinja::Error> {
+    let indent: Option<usize> = kwargs.get("indent")?;
+    // Accepted for compatibility; the output is the same either way for our inputs.
+    let _: Option<bool> = kwargs.get("ensure_ascii")?;
+    kwargs.assert_all_used()?;
+    let mut out = Vec::new();
+    let result = match indent {
+        Some(n) => {
+            let pad = vec![b' '; n.min(16)];
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(&pad);
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+            value.serialize(&mut ser)
+        }
+        None => {
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, PyCompact);
+            value.serialize(&mut ser)
+        }
+    };
+    result.map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    let text = String::from_utf8(out)
+        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    Ok(Value::from_safe_string(text))
+}
+
+/// Python's default `json.dumps` separators: `", "` and `": "`.
+struct PyCompact;
+
+impl serde_json::ser::Formatter for PyCompact {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
 }
 
 /// Turns a growing token list into UTF-8 text deltas: text is released only once the
@@ -347,6 +411,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "<s>0:\"a\\\"b\",1:\"c\"</s>");
+    }
+
+    #[test]
+    fn tojson_matches_python_json_dumps_as_transformers_calls_it() {
+        let t =
+            "{{ messages | tojson }}|{{ messages[0] | tojson(indent=2) }}|{{ '<b>&' | tojson }}";
+        let out = render_chat_template(t, &msgs(&[("user", "é\n")]), false, "", "").unwrap();
+        assert_eq!(
+            out,
+            "[{\"role\": \"user\", \"content\": \"é\\n\"}]|{\n  \"role\": \"user\",\n  \"content\": \"é\\n\"\n}|\"<b>&\""
+        );
     }
 
     #[test]

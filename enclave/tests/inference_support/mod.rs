@@ -38,11 +38,18 @@ pub fn ort_available() -> bool {
             path.display()
         );
     }
-    eprintln!(
+    loud(&format!(
         "\n!!!!!!!! SKIPPED: ONNX Runtime library not found at {} — run scripts/setup (set COCOON_REQUIRE_ORT=1 to make this a failure) !!!!!!!!\n",
         path.display()
-    );
+    ));
     false
+}
+
+/// Writes straight to the process's stderr, past the test harness's output capture, so that a
+/// skip is seen even when the test passes.
+pub fn loud(message: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(message.as_bytes());
 }
 
 pub fn config(name: &str, max_sequences: usize, queue_capacity: usize) -> EngineConfig {
