@@ -5,6 +5,7 @@ Checks that SmolLM2 answers "What is the capital of France?" with Paris, and rep
 the Python baseline that the server's single-stream tokens/s is compared against (scripts/bench).
 
 Usage: check_smollm2.py [--model DIR] [--threads N] [--max-tokens N] [--prompt TEXT] [--expect WORD]
+                        [--ignore-eos] [--no-spin] [--json]
 Decode tokens/s counts the tokens after the first (each one session run with seq = 1); prefill and
 time to first token are printed apart.
 """
@@ -33,6 +34,8 @@ def main() -> None:
     ap.add_argument("--prompt", default="What is the capital of France?")
     ap.add_argument("--expect", default="Paris", help="substring the answer must contain ('' to skip)")
     ap.add_argument("--ignore-eos", action="store_true", help="always decode --max-tokens tokens (benchmarks)")
+    ap.add_argument("--no-spin", action="store_true", help="session.intra_op.allow_spinning = 0 (busy machines)")
+    ap.add_argument("--json", action="store_true", help="also print one JSON line with the measurements")
     args = ap.parse_args()
 
     meta = json.loads((args.model / "model.json").read_text())
@@ -40,6 +43,8 @@ def main() -> None:
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
     so.inter_op_num_threads = 1
+    if args.no_spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     t0 = time.perf_counter()
     sess = ort.InferenceSession(str(args.model / "model.onnx"), so, providers=["CPUExecutionProvider"])
     load_s = time.perf_counter() - t0
@@ -85,6 +90,10 @@ def main() -> None:
     print(f"prompt tokens {len(ids)}, generated {len(out)} ({stop}), threads {args.threads}")
     print(f"answer: {answer!r}")
     print(f"session load {load_s:.2f} s, prefill/TTFT {ttft * 1000:.1f} ms, decode {tps:.1f} tokens/s")
+    if args.json:
+        print(json.dumps({"threads": args.threads, "prompt_tokens": len(ids), "generated_tokens": len(out),
+                          "finish": stop, "load_s": round(load_s, 3), "ttft_ms": round(ttft * 1000, 2),
+                          "decode_tokens_per_s": round(tps, 2), "answer": answer}))
     if args.expect and args.expect not in answer:
         print(f"FAIL: answer lacks {args.expect!r}")
         sys.exit(1)

@@ -5,7 +5,8 @@
 - successor: argmax(logits) == SUCCESSOR[input_id] at every position, for prefill, decode with a
   cache, left-padded batches and arbitrary masks; present.* == Concat(past, new);
   end-to-end text through tokenizer.json + chat template ("abc" -> "defgh...", "x" -> "yz{|}~" EOS);
-- tiny-gpt: logits with a KV cache (token by token, and in chunks) equal the logits of one
+- tiny-gpt: greedy continuations equal tiny-gpt/expected.json (written by --write-expected);
+  logits with a KV cache (token by token, and in chunks) equal the logits of one
   uncached pass over the same sequence (tol 1e-4); a left-padded batch equals each row alone;
   the attention mask matters (masking a past token changes the logits).
 """
@@ -225,10 +226,62 @@ def check_tiny_gpt() -> None:
     check(len(toks) > 0, f"tiny-gpt greedy from chat prompt: {toks}")
 
 
+EXPECTED_CASES = [
+    {"text": "Hello"},
+    {"text": "the quick brown fox"},
+    {"messages": [{"role": "user", "content": "hi"}]},
+    {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}]},
+]
+EXPECTED_MAX_TOKENS = 24
+
+
+def tiny_gpt_expected() -> dict:
+    """Greedy continuations of tiny-gpt (uncached reference per step is not needed: the cache is checked above)."""
+    m = Model(MODELS / "tiny-gpt")
+    cases = []
+    for case in EXPECTED_CASES:
+        prompt = case["text"] if "text" in case else m.prompt(case["messages"])
+        ids = m.tok.encode(prompt, add_special_tokens=False).ids
+        logits, past = m.full(ids)
+        n, out, gap = len(ids), [], float("inf")
+        for _ in range(EXPECTED_MAX_TOKENS):
+            top2 = np.sort(logits[0, -1])[-2:]
+            gap = min(gap, float(top2[1] - top2[0]))
+            nxt = int(np.argmax(logits[0, -1]))
+            out.append(nxt)
+            logits, past = m.run([[nxt]], [[1] * (n + 1)], [[n]], past)
+            n += 1
+        cases.append({**case, "prompt": prompt, "prompt_ids": ids, "greedy_ids": out,
+                      "greedy_text": m.tok.decode(out), "min_top2_gap": round(gap, 4)})
+    return {"max_tokens": EXPECTED_MAX_TOKENS, "note": "greedy, prompt encoded without added special tokens; "
+            "min_top2_gap is the smallest logit margin of the greedy choice (batching noise is ~5e-6)", "cases": cases}
+
+
+def check_expected() -> None:
+    path = MODELS / "tiny-gpt" / "expected.json"
+    want = json.loads(path.read_text())
+    got = tiny_gpt_expected()
+    for w_case, g_case in zip(want["cases"], got["cases"]):
+        ok = w_case["greedy_ids"] == g_case["greedy_ids"] and w_case["prompt_ids"] == g_case["prompt_ids"]
+        check(ok, f"tiny-gpt greedy matches expected.json: {g_case['prompt'][:24]!r} -> {g_case['greedy_text']!r}")
+        check(all(32 <= ord(c) < 127 for c in g_case["greedy_text"]), "tiny-gpt greedy text is printable ASCII")
+    check(len(want["cases"]) == len(got["cases"]), "expected.json has every case")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--write-expected"]:
+        path = MODELS / "tiny-gpt" / "expected.json"
+        exp = tiny_gpt_expected()
+        cases = ",\n    ".join(json.dumps(c, ensure_ascii=False) for c in exp["cases"])
+        path.write_text(
+            f'{{\n  "max_tokens": {exp["max_tokens"]},\n  "note": {json.dumps(exp["note"])},\n  "cases": [\n    {cases}\n  ]\n}}\n'
+        )
+        print(f"wrote {path}")
+        return
     check_files()
     check_successor()
     check_tiny_gpt()
+    check_expected()
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -5,7 +5,7 @@
               whatever the past or attention mask; the two layers still run real attention and
               present.* are real Concat(past, new) tensors.
   tiny-gpt/   random-weight 2-layer Llama-style decoder (RMSNorm, RoPE from position_ids, GQA, SwiGLU,
-              tied embeddings) honouring attention_mask and past.
+              untied lm_head) honouring attention_mask and past.
 
 Both: 4 query heads / 2 KV heads, head_dim 8, hidden 32, byte-level BPE tokenizer.json (token id of
 byte b is b), specials <|endoftext|>, <|im_start|>, <|im_end|>.
@@ -141,6 +141,15 @@ def main() -> None:
     tok_json, vocab = byte_level_tokenizer(TINY_MERGES)
     cfg = tiny_cfg(vocab)
     w = random_weights(cfg, seed=2)
+    # Untied head: with a tied one a random model mostly repeats its last token. Rows of tokens that
+    # are not printable ASCII (control bytes, bytes >= 127, specials) are zero: their logit is 0 while
+    # the best printable one is far above, so greedy text is printable ASCII (and never EOS).
+    lm_head = np.random.default_rng(3).standard_normal((vocab, cfg.hidden)).astype(np.float32)
+    printable = np.zeros(vocab, dtype=bool)
+    printable[32:127] = True
+    printable[256 : 256 + len(TINY_MERGES)] = True
+    lm_head[~printable] = 0.0
+    w.lm_head = lm_head
     first_special = vocab - len(SPECIALS)
     meta = write_dir(
         args.out / "tiny-gpt", "tiny-gpt", cfg, w, tok_json,

@@ -64,11 +64,12 @@ class LayerWeights:
 
 @dataclass
 class Weights:
-    embed: np.ndarray  # [vocab, hidden]; also the (tied) lm_head unless successor_map is set
+    embed: np.ndarray  # [vocab, hidden]; also the lm_head when tied (lm_head None)
     layers: list[LayerWeights]
     out_norm: np.ndarray  # [hidden]
     # Successor head: logits = logit_scale * one_hot(successor_map[input_ids]); the stack still
     # runs and fills present.* but never reaches the logits.
+    lm_head: np.ndarray | None = None  # [vocab, hidden] when untied
     successor_map: np.ndarray | None = None
     logit_scale: float = 10.0
     extra: dict = field(default_factory=dict)
@@ -205,8 +206,9 @@ def build_model(cfg: LlamaConfig, w: Weights, name: str) -> onnx.ModelProto:
     if w.successor_map is None:
         h = _rms_norm(g, x, g.weight("norm", w.out_norm), eps)
         flat = g.op("Reshape", [h, g.const("shape", i64(-1, cfg.hidden))])
-        # Tied lm_head: Gemm with transB reads the embedding matrix in place (no transposed copy).
-        lg = g.op("Gemm", [flat, "embed_tokens"], transB=1)
+        # lm_head as Gemm with transB: a tied head reads the embedding matrix in place (no copy).
+        head = "embed_tokens" if w.lm_head is None else g.weight("lm_head", w.lm_head)
+        lg = g.op("Gemm", [flat, head], transB=1)
         out_shape = g.op("Concat", [g.op("Shape", ["input_ids"]), g.const("vocab", i64(cfg.vocab_size))], axis=0)
         g.nodes.append(helper.make_node("Reshape", [lg, out_shape], ["logits"], name=g.name("n_logits")))
     else:
