@@ -907,3 +907,67 @@ async fn a_dropped_client_of_a_non_streaming_request_cancels_its_sequence() {
     assert_eq!(reply.json()["choices"][0]["text"], "lmn");
     assert_eq!(engine.stats().finished_cancelled, 1);
 }
+
+/// `scripts/setup`'s SmolLM2; absent: a loud skip, or a failure under `COCOON_REQUIRE_ORT`.
+fn smollm2_dir() -> Option<std::path::PathBuf> {
+    let dir =
+        cocoon_enclave::inference::workspace_root().join(".cache/models/smollm2-135m-instruct");
+    if dir.join("model.onnx").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("COCOON_REQUIRE_ORT").is_none(),
+        "COCOON_REQUIRE_ORT is set but {} is missing (run scripts/setup)",
+        dir.display()
+    );
+    inference_support::loud(&format!(
+        "\n!!!!!!!! SKIPPED: SmolLM2 not found at {} — run scripts/setup !!!!!!!!\n",
+        dir.display()
+    ));
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn smollm2_answers_the_paris_question_over_the_api_streamed_and_not() {
+    if !ort_available() {
+        return;
+    }
+    let Some(dir) = smollm2_dir() else { return };
+    let api = start_empty(ApiConfig::default()).await;
+    api.state
+        .load(EngineConfig {
+            model_dir: dir,
+            threads: 2,
+            max_sequences: 4,
+            queue_capacity: 8,
+            max_context: None,
+        })
+        .await
+        .unwrap();
+    let mut conn = api.connect().await;
+    let id = get(&mut conn, "/v1/models").await.json()["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request = json!({
+        "model": id,
+        "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        "max_tokens": 24,
+        "temperature": 0,
+    });
+    let v = post(&mut conn, "/v1/chat/completions", &request)
+        .await
+        .json();
+    let answer = v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(answer.contains("Paris"), "answer: {answer:?}");
+    assert!(v["usage"]["completion_tokens"].as_u64().unwrap() <= 24);
+    let mut streaming = request.clone();
+    streaming["stream"] = json!(true);
+    let reply = post(&mut conn, "/v1/chat/completions", &streaming).await;
+    let (text, finish) = reassemble(&sse_events(&reply.text()));
+    assert_eq!(text, answer);
+    assert_eq!(finish.as_deref(), v["choices"][0]["finish_reason"].as_str());
+}

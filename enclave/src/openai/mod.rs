@@ -369,27 +369,17 @@ async fn admit(
     let body = read_body(&state.config, request).await?;
     let parsed = parse(&body, endpoint)?;
     state.check_model(parsed.common.model.as_deref())?;
-    let text = match &parsed.prompt {
-        Prompt::Text(text) => text.clone(),
-        Prompt::Chat(messages) => {
-            engine
-                .apply_chat_template(messages, true)
-                .map_err(|e| match e {
-                    InferenceError::NoChatTemplate => ApiError::unsupported(
-                        "messages",
-                        "the model has no chat template; use /v1/completions",
-                    ),
-                    other => ApiError::invalid("messages", other.to_string()),
-                })?
-        }
+    // Template rendering and tokenization are CPU work proportional to the body: off the
+    // async threads.
+    let prompt_tokens = {
+        let engine = Arc::clone(&engine);
+        let prompt = parsed.prompt.clone();
+        tokio::task::spawn_blocking(move || tokenize(&engine, &prompt))
+            .await
+            .map_err(|e| ApiError::Internal {
+                message: format!("tokenizing failed: {e}"),
+            })??
     };
-    let param = match endpoint {
-        Endpoint::Chat => "messages",
-        Endpoint::Completions => "prompt",
-    };
-    let prompt_tokens = engine
-        .tokenize(&text)
-        .map_err(|e| ApiError::invalid(param, e.to_string()))?;
     let max_tokens = max_tokens(
         state,
         &engine,
@@ -433,6 +423,28 @@ async fn admit(
         },
         stream,
     ))
+}
+
+/// The prompt's tokens: chat messages through the model's chat template.
+fn tokenize(engine: &Engine, prompt: &Prompt) -> Result<Vec<u32>, ApiError> {
+    let (text, param) = match prompt {
+        Prompt::Text(text) => (text.clone(), "prompt"),
+        Prompt::Chat(messages) => (
+            engine
+                .apply_chat_template(messages, true)
+                .map_err(|e| match e {
+                    InferenceError::NoChatTemplate => ApiError::unsupported(
+                        "messages",
+                        "the model has no chat template; use /v1/completions",
+                    ),
+                    other => ApiError::invalid("messages", other.to_string()),
+                })?,
+            "messages",
+        ),
+    };
+    engine
+        .tokenize(&text)
+        .map_err(|e| ApiError::invalid(param, e.to_string()))
 }
 
 fn max_tokens(
