@@ -472,3 +472,76 @@ fn simulated_collateral(backend: Backend) -> Result<Option<Collateral>, String> 
 fn simulated_collateral(_: Backend) -> Result<Option<Collateral>, String> {
     Ok(None)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, String> {
+        let cli =
+            Cli::try_parse_from(std::iter::once("cocoon-enclave").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())?;
+        let Command::Serve(args) = cli.command;
+        settings(*args)
+    }
+
+    #[test]
+    fn flags_override_the_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("enclave.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\n[model]\ndir = \"m\"\nthreads = 3\n\
+             [limits]\nmax_sequences = 5\nqueue_capacity = 7\nrequest_timeout_secs = 9\n\
+             [attestation]\nattester = \"tsm\"\nkey = \"ed25519\"\n",
+        )
+        .unwrap();
+        let s = parse(&[
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:2",
+            "--max-sequences",
+            "4",
+            "--attester",
+            "auto",
+        ])
+        .unwrap();
+        assert_eq!(s.listen, "127.0.0.1:2".parse().unwrap());
+        assert_eq!(s.attester, "auto");
+        assert_eq!(s.key, KeyAlgorithm::Ed25519);
+        assert_eq!(s.cert_lifetime, DEFAULT_LIFETIME_SECS);
+        assert_eq!(s.subject_alt_names, vec!["localhost".to_owned()]);
+        let engine = s.engine.unwrap();
+        assert_eq!(engine.model_dir, dir.path().join("m"));
+        assert_eq!(engine.threads, 3);
+        assert_eq!(engine.max_sequences, 4);
+        assert_eq!(engine.queue_capacity, 7);
+        assert_eq!(s.api.request_timeout, Duration::from_secs(9));
+        assert_eq!(s.api.max_body_bytes, ApiConfig::default().max_body_bytes);
+        assert_eq!(s.server.shutdown_grace, Duration::from_secs(30));
+        assert!(!s.mutual);
+    }
+
+    #[test]
+    fn without_a_model_only_attestation_is_served() {
+        let s = parse(&["serve", "--listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!(s.engine, None);
+        assert_eq!(s.attester, "auto");
+    }
+
+    #[test]
+    fn a_bad_digest_in_the_file_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("enclave.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\n[attestation]\nconfig_digest = \"abcd\"\n",
+        )
+        .unwrap();
+        let err = parse(&["serve", "--config", path.to_str().unwrap()]).unwrap_err();
+        assert!(err.contains("attestation.config_digest"), "{err}");
+    }
+}

@@ -455,7 +455,10 @@ async fn limits_answer_with_their_documented_status_codes() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(error_code(&reply).0, "context_length_exceeded");
+    assert_eq!(
+        error_code(&reply),
+        ("context_length_exceeded".into(), json!("prompt"))
+    );
     let message = reply.json()["error"]["message"]
         .as_str()
         .unwrap()

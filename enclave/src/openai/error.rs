@@ -18,7 +18,10 @@ pub enum ApiError {
         code: &'static str,
     },
     /// 400 `context_length_exceeded`: the prompt (plus `max_tokens`) does not fit.
-    ContextLengthExceeded { message: String },
+    ContextLengthExceeded {
+        message: String,
+        param: &'static str,
+    },
     /// 404 `model_not_found`.
     ModelNotFound { model: String },
     /// 408 `body_timeout`: the request body did not arrive in time.
@@ -75,10 +78,10 @@ impl ApiError {
                 param,
                 code,
             } => (message.clone(), "invalid_request_error", *param, *code),
-            Self::ContextLengthExceeded { message } => (
+            Self::ContextLengthExceeded { message, param } => (
                 message.clone(),
                 "invalid_request_error",
-                Some("messages"),
+                Some(*param),
                 "context_length_exceeded",
             ),
             Self::ModelNotFound { model } => (

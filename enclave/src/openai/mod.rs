@@ -35,7 +35,7 @@ use crate::inference::{
     Engine, EngineConfig, FinishReason, GenerationEvent, GenerationRequest, GenerationStream,
     InferenceError, SamplingParams,
 };
-use crate::server::{full, ResponseBody, Router};
+use crate::server::{full, ConnectionInfo, ResponseBody, Router};
 
 pub const CHAT_PATH: &str = "/v1/chat/completions";
 pub const COMPLETIONS_PATH: &str = "/v1/completions";
@@ -220,6 +220,11 @@ pub fn mount(router: Router, state: Arc<OpenAi>) -> Router {
         let state = Arc::clone(&state);
         router.route(method, path, move |request: Request<Incoming>| {
             let state = Arc::clone(&state);
+            let started = Instant::now();
+            let remote = request
+                .extensions()
+                .get::<ConnectionInfo>()
+                .map(|c| c.remote_addr);
             async move {
                 let response = match path {
                     CHAT_PATH => generate(&state, request, Endpoint::Chat).await,
@@ -228,7 +233,15 @@ pub fn mount(router: Router, state: Arc<OpenAi>) -> Router {
                     HEALTH_PATH => health(&state),
                     _ => metrics(&state),
                 };
-                state.metrics.request(path, response.status().as_u16());
+                let status = response.status().as_u16();
+                state.metrics.request(path, status);
+                tracing::info!(
+                    route = path,
+                    status,
+                    remote = ?remote,
+                    ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "request"
+                );
                 response
             }
         })
@@ -382,6 +395,7 @@ async fn admit(
     };
     let max_tokens = max_tokens(
         state,
+        endpoint,
         &engine,
         prompt_tokens.len(),
         parsed.common.max_tokens,
@@ -410,7 +424,7 @@ async fn admit(
             params,
             deadline: arrived.checked_add(state.config.request_timeout),
         })
-        .map_err(|e| submit_error(state, e))?;
+        .map_err(|e| submit_error(state, endpoint, e))?;
     let model = state.model_id().unwrap_or_default().to_owned();
     Ok((
         Admitted {
@@ -447,8 +461,17 @@ fn tokenize(engine: &Engine, prompt: &Prompt) -> Result<Vec<u32>, ApiError> {
         .map_err(|e| ApiError::invalid(param, e.to_string()))
 }
 
+/// The field a prompt-length error names.
+fn prompt_param(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Chat => "messages",
+        Endpoint::Completions => "prompt",
+    }
+}
+
 fn max_tokens(
     state: &OpenAi,
+    endpoint: Endpoint,
     engine: &Engine,
     prompt: usize,
     requested: Option<usize>,
@@ -460,6 +483,7 @@ fn max_tokens(
             message: format!(
                 "This model's maximum context length is {context} tokens; the prompt has {prompt} tokens, leaving no room for a completion"
             ),
+            param: prompt_param(endpoint),
         });
     }
     match requested {
@@ -479,6 +503,7 @@ fn max_tokens(
                         "This model's maximum context length is {context} tokens; the prompt has {prompt} tokens and max_tokens is {n} ({} in total)",
                         prompt.saturating_add(n)
                     ),
+                    param: prompt_param(endpoint),
                 });
             }
             Ok(n)
@@ -486,7 +511,7 @@ fn max_tokens(
     }
 }
 
-fn submit_error(state: &OpenAi, e: InferenceError) -> ApiError {
+fn submit_error(state: &OpenAi, endpoint: Endpoint, e: InferenceError) -> ApiError {
     match e {
         InferenceError::QueueFull { .. } => ApiError::QueueFull {
             retry_after_secs: state.config.retry_after_secs,
@@ -499,6 +524,7 @@ fn submit_error(state: &OpenAi, e: InferenceError) -> ApiError {
             message: format!(
                 "This model's maximum context length is {context_length} tokens; the prompt has {prompt_tokens} tokens and max_tokens is {max_tokens}"
             ),
+            param: prompt_param(endpoint),
         },
         InferenceError::ShuttingDown => ApiError::Unavailable {
             code: "shutting_down",
