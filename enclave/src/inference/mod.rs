@@ -197,6 +197,9 @@ pub struct EngineStats {
     pub run_micros_total: u64,
     /// Of which inside ONNX Runtime's `Session::run`, microseconds.
     pub session_micros_total: u64,
+    /// Decode steps whose batch had the same rows as the step before, so that the previous
+    /// outputs were the inputs without any copy.
+    pub decode_steps_reusing_batch: u64,
 }
 
 #[derive(Debug, Default)]
@@ -215,6 +218,7 @@ struct Counters {
     decode_rows: AtomicU64,
     run_micros: AtomicU64,
     session_micros: AtomicU64,
+    reused_batch_runs: AtomicU64,
     active: AtomicUsize,
     last_batch: AtomicUsize,
 }
@@ -500,6 +504,7 @@ impl Engine {
             decode_rows_total: l(&c.decode_rows),
             run_micros_total: l(&c.run_micros),
             session_micros_total: l(&c.session_micros),
+            decode_steps_reusing_batch: l(&c.reused_batch_runs),
         }
     }
 
