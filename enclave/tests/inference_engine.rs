@@ -525,6 +525,16 @@ fn engine_info_reports_the_loaded_digests() {
         meta["tokenizer_sha256"].as_str().unwrap()
     );
     assert_eq!(engine.info().name, meta["name"].as_str().unwrap());
+    let lib = &engine.info().ort_library;
+    assert_eq!(lib.path, cocoon_enclave::inference::ort_library_path());
+    use sha2::Digest;
+    assert_eq!(
+        lib.sha256,
+        hex::encode(sha2::Sha256::digest(std::fs::read(&lib.path).unwrap()))
+    );
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        assert_eq!(lib.sha256, cocoon_enclave::inference::ORT_LIBRARY_SHA256);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

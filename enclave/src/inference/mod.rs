@@ -28,7 +28,10 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 pub use error::InferenceError;
-pub use model::{ort_library_path, workspace_root, ORT_LIBRARY_NAME};
+pub use model::{
+    init_onnx_runtime, ort_library_path, workspace_root, OrtLibrary, ORT_LIBRARY_NAME,
+    ORT_LIBRARY_SHA256,
+};
 pub use sampling::{SamplingParams, MAX_STOP_BYTES, MAX_STOP_STRINGS};
 pub use text::{render_chat_template, ChatMessage};
 
@@ -85,6 +88,8 @@ pub struct ModelInfo {
     /// The engine's limits, for the API layer.
     pub max_sequences: usize,
     pub queue_capacity: usize,
+    /// The ONNX Runtime library loaded (path and SHA-256, for the enclave's claims).
+    pub ort_library: OrtLibrary,
 }
 
 /// A request for generation.
@@ -317,6 +322,7 @@ impl Engine {
                 ),
             });
         }
+        let (_, ort_library) = model::ort_environment()?;
         let context_length = config
             .max_context
             .map_or(meta.context_length, |c| c.min(meta.context_length));
@@ -334,6 +340,7 @@ impl Engine {
             has_chat_template: meta.chat_template.is_some(),
             max_sequences: config.max_sequences,
             queue_capacity: config.queue_capacity,
+            ort_library,
         };
         let shared = Arc::new(Shared {
             queue: Mutex::new(QueueState::default()),

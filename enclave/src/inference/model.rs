@@ -119,31 +119,74 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
-/// The process-wide ONNX Runtime environment (ONNX Runtime allows one per process).
-static ORT_ENV: OnceLock<Result<ort::environment::Environment, InferenceError>> = OnceLock::new();
+/// The ONNX Runtime library this process loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrtLibrary {
+    pub path: PathBuf,
+    /// SHA-256 (hex) of the file as read before loading it (the pinned 1.31.1 library is
+    /// [`ORT_LIBRARY_SHA256`]).
+    pub sha256: String,
+}
 
-fn build_env(path: &Path) -> Result<ort::environment::Environment, InferenceError> {
+/// SHA-256 of `libonnxruntime.so.1.31.1` from the `onnxruntime==1.31.1` manylinux_2_28 x86_64
+/// wheel, the library `scripts/setup` installs.
+pub const ORT_LIBRARY_SHA256: &str =
+    "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3";
+
+/// The largest library file accepted.
+const MAX_ORT_LIBRARY_BYTES: u64 = 512 << 20;
+
+#[derive(Clone)]
+struct OrtState {
+    env: ort::environment::Environment,
+    library: OrtLibrary,
+}
+
+/// The process-wide ONNX Runtime environment (ONNX Runtime allows one per process).
+static ORT: OnceLock<Result<OrtState, InferenceError>> = OnceLock::new();
+
+fn build_env(path: &Path) -> Result<OrtState, InferenceError> {
     if !path.is_file() {
         return Err(InferenceError::OrtLibraryMissing {
             path: path.to_path_buf(),
         });
     }
+    let sha256 = sha256_hex(&read_limited(path, MAX_ORT_LIBRARY_BYTES)?);
     let builder = ort::init_from(path).map_err(|e| InferenceError::OrtLibraryLoad {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    builder
+    let env = builder
         .with_name("cocoon-inference")
         .with_telemetry(false)
         .build()
-        .map_err(|e| InferenceError::ort("environment", e))
+        .map_err(|e| InferenceError::ort("environment", e))?;
+    Ok(OrtState {
+        env,
+        library: OrtLibrary {
+            path: path.to_path_buf(),
+            sha256,
+        },
+    })
+}
+
+/// Loads the ONNX Runtime library from `path` for this process. Optional: without it, the
+/// first [`crate::inference::Engine::load`] loads [`ort_library_path`]. The first call in a
+/// process decides; later calls return its result whatever their path.
+pub fn init_onnx_runtime(path: &Path) -> Result<OrtLibrary, InferenceError> {
+    ORT.get_or_init(|| build_env(path))
+        .as_ref()
+        .map(|s| s.library.clone())
+        .map_err(Clone::clone)
 }
 
 /// Loads the library (once per process) and returns the environment.
-pub(crate) fn ort_environment() -> Result<ort::environment::Environment, InferenceError> {
-    ORT_ENV
-        .get_or_init(|| build_env(&ort_library_path()))
-        .clone()
+pub(crate) fn ort_environment(
+) -> Result<(ort::environment::Environment, OrtLibrary), InferenceError> {
+    ORT.get_or_init(|| build_env(&ort_library_path()))
+        .as_ref()
+        .map(|s| (s.env.clone(), s.library.clone()))
+        .map_err(Clone::clone)
 }
 
 /// Builds a session. `SessionBuilder` errors are not `Send`, so the builder lives here and
@@ -298,7 +341,7 @@ impl Model {
         onnx: &[u8],
         threads: usize,
     ) -> Result<Self, InferenceError> {
-        let env = ort_environment()?;
+        let (env, _) = ort_environment()?;
         let session =
             build_session(&env, onnx, threads).map_err(|e| InferenceError::ort("session", e))?;
         let input_names: Vec<String> = session
