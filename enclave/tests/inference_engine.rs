@@ -141,6 +141,8 @@ async fn tiny_gpt_batched_greedy_token_ids_equal_solo() {
     }
     let stats = engine.stats();
     assert!(stats.decode_rows_total > stats.decode_steps);
+    // Once all sixteen were in, steps reused the previous step's batch tensors.
+    assert!(stats.decode_steps_reusing_batch > 0);
     // Not a degenerate model: different prompts lead to different continuations.
     let distinct: std::collections::HashSet<_> = solo.iter().map(|o| o.ids.clone()).collect();
     assert!(distinct.len() > 1);
@@ -523,6 +525,16 @@ fn engine_info_reports_the_loaded_digests() {
         meta["tokenizer_sha256"].as_str().unwrap()
     );
     assert_eq!(engine.info().name, meta["name"].as_str().unwrap());
+    let lib = &engine.info().ort_library;
+    assert_eq!(lib.path, cocoon_enclave::inference::ort_library_path());
+    use sha2::Digest;
+    assert_eq!(
+        lib.sha256,
+        hex::encode(sha2::Sha256::digest(std::fs::read(&lib.path).unwrap()))
+    );
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        assert_eq!(lib.sha256, cocoon_enclave::inference::ORT_LIBRARY_SHA256);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -598,4 +610,48 @@ async fn stats_count_requests_tokens_and_batches() {
     assert_eq!(stats.max_sequences, 4);
     assert_eq!(stats.queue_capacity, 8);
     assert!(stats.session_micros_total <= stats.run_micros_total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequences_leaving_and_joining_mid_batch_keep_their_solo_outputs() {
+    if !ort_available() {
+        return;
+    }
+    let engine = load(TINY_GPT, 8, 16);
+    let prompts = tiny_prompts(&engine);
+    let lengths = [5, 9, 13, 17, 21, 25];
+    let mut solo = Vec::new();
+    for (p, &n) in prompts.iter().zip(&lengths) {
+        solo.push(generate(&engine, p.clone(), greedy(n)).await);
+    }
+    let late_prompt = prompts[7].clone();
+    let late_solo = generate(&engine, late_prompt.clone(), greedy(15)).await;
+
+    // Rows leave at different steps (their max_tokens differ); one joins while others run.
+    let mut streams: Vec<_> = prompts
+        .iter()
+        .zip(&lengths)
+        .map(|(p, &n)| engine.submit(request(p.clone(), greedy(n))).unwrap())
+        .collect();
+    let mut firsts = Vec::new();
+    for s in &mut streams {
+        firsts.push(s.next().await.unwrap());
+    }
+    let late = engine.submit(request(late_prompt, greedy(15))).unwrap();
+    let late_handle = tokio::spawn(collect(late));
+    for ((s, first), want) in streams.into_iter().zip(firsts).zip(&solo) {
+        let rest = collect(s).await;
+        let GenerationEvent::Token { token_id, text } = first else {
+            panic!("first event is a token")
+        };
+        let mut ids = vec![token_id];
+        ids.extend(&rest.ids);
+        assert_eq!(ids, want.ids);
+        assert_eq!(text + &rest.text, want.text);
+        assert_eq!(rest.reason, want.reason);
+    }
+    assert_eq!(late_handle.await.unwrap(), late_solo);
+    let stats = engine.stats();
+    assert!(stats.decode_steps_reusing_batch > 0);
+    assert!(stats.decode_steps_reusing_batch < stats.decode_steps);
 }

@@ -28,7 +28,10 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 pub use error::InferenceError;
-pub use model::{ort_library_path, workspace_root, ORT_LIBRARY_NAME};
+pub use model::{
+    init_onnx_runtime, ort_library_path, workspace_root, OrtLibrary, ORT_LIBRARY_NAME,
+    ORT_LIBRARY_SHA256,
+};
 pub use sampling::{SamplingParams, MAX_STOP_BYTES, MAX_STOP_STRINGS};
 pub use text::{render_chat_template, ChatMessage};
 
@@ -85,6 +88,8 @@ pub struct ModelInfo {
     /// The engine's limits, for the API layer.
     pub max_sequences: usize,
     pub queue_capacity: usize,
+    /// The ONNX Runtime library loaded (path and SHA-256, for the enclave's claims).
+    pub ort_library: OrtLibrary,
 }
 
 /// A request for generation.
@@ -197,6 +202,9 @@ pub struct EngineStats {
     pub run_micros_total: u64,
     /// Of which inside ONNX Runtime's `Session::run`, microseconds.
     pub session_micros_total: u64,
+    /// Decode steps whose batch had the same rows as the step before, so that the previous
+    /// outputs were the inputs without any copy.
+    pub decode_steps_reusing_batch: u64,
 }
 
 #[derive(Debug, Default)]
@@ -215,6 +223,7 @@ struct Counters {
     decode_rows: AtomicU64,
     run_micros: AtomicU64,
     session_micros: AtomicU64,
+    reused_batch_runs: AtomicU64,
     active: AtomicUsize,
     last_batch: AtomicUsize,
 }
@@ -313,6 +322,7 @@ impl Engine {
                 ),
             });
         }
+        let (_, ort_library) = model::ort_environment()?;
         let context_length = config
             .max_context
             .map_or(meta.context_length, |c| c.min(meta.context_length));
@@ -330,6 +340,7 @@ impl Engine {
             has_chat_template: meta.chat_template.is_some(),
             max_sequences: config.max_sequences,
             queue_capacity: config.queue_capacity,
+            ort_library,
         };
         let shared = Arc::new(Shared {
             queue: Mutex::new(QueueState::default()),
@@ -500,6 +511,7 @@ impl Engine {
             decode_rows_total: l(&c.decode_rows),
             run_micros_total: l(&c.run_micros),
             session_micros_total: l(&c.session_micros),
+            decode_steps_reusing_batch: l(&c.reused_batch_runs),
         }
     }
 

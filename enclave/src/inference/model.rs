@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
@@ -119,31 +119,74 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
-/// The process-wide ONNX Runtime environment (ONNX Runtime allows one per process).
-static ORT_ENV: OnceLock<Result<ort::environment::Environment, InferenceError>> = OnceLock::new();
+/// The ONNX Runtime library this process loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrtLibrary {
+    pub path: PathBuf,
+    /// SHA-256 (hex) of the file as read before loading it (the pinned 1.31.1 library is
+    /// [`ORT_LIBRARY_SHA256`]).
+    pub sha256: String,
+}
 
-fn build_env(path: &Path) -> Result<ort::environment::Environment, InferenceError> {
+/// SHA-256 of `libonnxruntime.so.1.31.1` from the `onnxruntime==1.31.1` manylinux_2_28 x86_64
+/// wheel, the library `scripts/setup` installs.
+pub const ORT_LIBRARY_SHA256: &str =
+    "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3";
+
+/// The largest library file accepted.
+const MAX_ORT_LIBRARY_BYTES: u64 = 512 << 20;
+
+#[derive(Clone)]
+struct OrtState {
+    env: ort::environment::Environment,
+    library: OrtLibrary,
+}
+
+/// The process-wide ONNX Runtime environment (ONNX Runtime allows one per process).
+static ORT: OnceLock<Result<OrtState, InferenceError>> = OnceLock::new();
+
+fn build_env(path: &Path) -> Result<OrtState, InferenceError> {
     if !path.is_file() {
         return Err(InferenceError::OrtLibraryMissing {
             path: path.to_path_buf(),
         });
     }
+    let sha256 = sha256_hex(&read_limited(path, MAX_ORT_LIBRARY_BYTES)?);
     let builder = ort::init_from(path).map_err(|e| InferenceError::OrtLibraryLoad {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    builder
+    let env = builder
         .with_name("cocoon-inference")
         .with_telemetry(false)
         .build()
-        .map_err(|e| InferenceError::ort("environment", e))
+        .map_err(|e| InferenceError::ort("environment", e))?;
+    Ok(OrtState {
+        env,
+        library: OrtLibrary {
+            path: path.to_path_buf(),
+            sha256,
+        },
+    })
+}
+
+/// Loads the ONNX Runtime library from `path` for this process. Optional: without it, the
+/// first [`crate::inference::Engine::load`] loads [`ort_library_path`]. The first call in a
+/// process decides; later calls return its result whatever their path.
+pub fn init_onnx_runtime(path: &Path) -> Result<OrtLibrary, InferenceError> {
+    ORT.get_or_init(|| build_env(path))
+        .as_ref()
+        .map(|s| s.library.clone())
+        .map_err(Clone::clone)
 }
 
 /// Loads the library (once per process) and returns the environment.
-pub(crate) fn ort_environment() -> Result<ort::environment::Environment, InferenceError> {
-    ORT_ENV
-        .get_or_init(|| build_env(&ort_library_path()))
-        .clone()
+pub(crate) fn ort_environment(
+) -> Result<(ort::environment::Environment, OrtLibrary), InferenceError> {
+    ORT.get_or_init(|| build_env(&ort_library_path()))
+        .as_ref()
+        .map(|s| (s.env.clone(), s.library.clone()))
+        .map_err(Clone::clone)
 }
 
 /// Builds a session. `SessionBuilder` errors are not `Send`, so the builder lives here and
@@ -162,24 +205,60 @@ fn build_session(
     Ok(session)
 }
 
-/// One layer's keys (or values) of one sequence, `[num_kv_heads, len, head_dim]`: either
-/// host floats (split out of a batched run) or the output tensor of a single-row run, kept as
-/// ONNX Runtime returned it so that the next single-row run takes it without a copy.
+/// One layer's keys (or values) of one sequence: `len` positions per KV head.
+///
+/// - `Host`: floats `[num_kv_heads, len, head_dim]` (copied out of a batch);
+/// - `Ort`: the `[1, num_kv_heads, len, head_dim]` output of a single-row run, kept as ONNX
+///   Runtime returned it so that the next single-row run takes it without a copy;
+/// - `Batch`: row `row` of a `[B, num_kv_heads, pad + len, head_dim]` output of a batched run,
+///   shared by the rows of that run (each reads only its own row, after its `pad`). While the
+///   batch keeps the same rows in the same order, the next step takes the tensor as it is.
 pub(crate) enum KvTensor {
     Host(Vec<f32>),
     Ort(DynValue),
+    Batch {
+        tensor: Arc<DynValue>,
+        row: usize,
+        pad: usize,
+    },
 }
 
 impl KvTensor {
-    fn data(&self) -> Result<&[f32], InferenceError> {
-        match self {
-            Self::Host(v) => Ok(v),
-            Self::Ort(v) => v
-                .try_extract_tensor::<f32>()
-                .map(|(_, d)| d)
-                .map_err(|e| InferenceError::ort("cache", e)),
-        }
+    /// The `len × head_dim` floats of KV head `h`.
+    fn head(&self, h: usize, len: usize, dim: usize) -> Result<&[f32], InferenceError> {
+        let n = mul(len, dim)?;
+        let (data, from) = match self {
+            Self::Host(v) => (v.as_slice(), mul(h, n)?),
+            Self::Ort(v) => (
+                v.try_extract_tensor::<f32>()
+                    .map_err(|e| InferenceError::ort("cache", e))?
+                    .1,
+                mul(h, n)?,
+            ),
+            Self::Batch { tensor, row, pad } => {
+                let (shape, data) = tensor
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| InferenceError::ort("cache", e))?;
+                let heads = dim_at(shape, 1)?;
+                let total = dim_at(shape, 2)?;
+                if add(*pad, len)? != total {
+                    return Err(overflow());
+                }
+                (
+                    data,
+                    mul(add(mul(add(mul(*row, heads)?, h)?, total)?, *pad)?, dim)?,
+                )
+            }
+        };
+        data.get(from..add(from, n)?).ok_or_else(overflow)
     }
+}
+
+fn dim_at(shape: &[i64], i: usize) -> Result<usize, InferenceError> {
+    shape
+        .get(i)
+        .and_then(|&d| usize::try_from(d).ok())
+        .ok_or_else(overflow)
 }
 
 /// One sequence's private key/value cache, per layer.
@@ -226,6 +305,9 @@ pub(crate) struct Model {
     /// Microseconds inside `Session::run` (the rest of a run is building and splitting the
     /// batch tensors).
     pub session_micros: u64,
+    /// Batched runs that took the previous batched run's output tensors as their past
+    /// without copying.
+    pub reused_batch_runs: u64,
     session: Session,
     input_names: Vec<String>,
 }
@@ -259,7 +341,7 @@ impl Model {
         onnx: &[u8],
         threads: usize,
     ) -> Result<Self, InferenceError> {
-        let env = ort_environment()?;
+        let (env, _) = ort_environment()?;
         let session =
             build_session(&env, onnx, threads).map_err(|e| InferenceError::ort("session", e))?;
         let input_names: Vec<String> = session
@@ -308,6 +390,7 @@ impl Model {
         Ok(Self {
             meta,
             session_micros: 0,
+            reused_batch_runs: 0,
             session,
             input_names,
         })
@@ -381,17 +464,25 @@ impl Model {
                     inputs.push((name, v.into()));
                     continue;
                 }
+                if let Some(v) = same_batch(rows, layer, pick, past)? {
+                    if layer == 0 && pick == 0 {
+                        self.reused_batch_runs = self.reused_batch_runs.saturating_add(1);
+                    }
+                    // The same rows as the last batched run, in the same order: its output
+                    // tensor is this run's input as it is (padding and all), no copy.
+                    inputs.push((name, v.into()));
+                    continue;
+                }
                 let mut buf = vec![0.0_f32; past_elems];
                 if past > 0 {
                     for (b, r) in rows.iter().enumerate() {
-                        let src = r.cache.layer(layer, pick)?.data()?;
+                        let src = r.cache.layer(layer, pick)?;
                         let len = r.cache.len;
                         let pad = sub(past, len)?;
                         for h in 0..heads {
-                            let from = mul(mul(h, len)?, dim)?;
                             let n = mul(len, dim)?;
                             let to = mul(add(mul(add(mul(b, heads)?, h)?, past)?, pad)?, dim)?;
-                            let s = src.get(from..add(from, n)?).ok_or_else(overflow)?;
+                            let s = src.head(h, len, dim)?;
                             buf.get_mut(to..add(to, n)?)
                                 .ok_or_else(overflow)?
                                 .copy_from_slice(s);
@@ -472,31 +563,23 @@ impl Model {
                         });
                     }
                 }
+                let tensor = outputs.remove(&name).ok_or_else(missing)?;
                 let tensors: Vec<KvTensor> = if batch == 1 {
                     // One row without padding: keep ONNX Runtime's tensor as it is.
-                    vec![KvTensor::Ort(outputs.remove(&name).ok_or_else(missing)?)]
+                    vec![KvTensor::Ort(tensor)]
                 } else {
-                    let data = outputs
-                        .get(&name)
-                        .ok_or_else(missing)?
-                        .try_extract_tensor::<f32>()
-                        .map_err(|e| InferenceError::ort("present", e))?
-                        .1;
-                    let mut v = Vec::with_capacity(batch);
-                    for (b, (r, o)) in rows.iter().zip(out.iter()).enumerate() {
-                        let len = o.cache.len;
-                        let pad = sub(past, r.cache.len)?;
-                        let mut dst = Vec::with_capacity(mul(mul(heads, len)?, dim)?);
-                        for h in 0..heads {
-                            let from = mul(add(mul(add(mul(b, heads)?, h)?, total)?, pad)?, dim)?;
-                            let n = mul(len, dim)?;
-                            dst.extend_from_slice(
-                                data.get(from..add(from, n)?).ok_or_else(overflow)?,
-                            );
-                        }
-                        v.push(KvTensor::Host(dst));
-                    }
-                    v
+                    // Shared by the rows; each keeps its own padding offset.
+                    let shared = Arc::new(tensor);
+                    rows.iter()
+                        .enumerate()
+                        .map(|(b, r)| {
+                            Ok(KvTensor::Batch {
+                                tensor: Arc::clone(&shared),
+                                row: b,
+                                pad: sub(past, r.cache.len)?,
+                            })
+                        })
+                        .collect::<Result<_, InferenceError>>()?
                 };
                 for (o, tensor) in out.iter_mut().zip(tensors) {
                     if pick == 0 {
@@ -509,6 +592,45 @@ impl Model {
         }
         Ok(out)
     }
+}
+
+/// The shared output tensor of the previous batched run when `rows` are exactly its rows, in
+/// order, each one token further (so its padded length is this run's `past`).
+fn same_batch<'a>(
+    rows: &[RowInput<'a>],
+    layer: usize,
+    pick: u8,
+    past: usize,
+) -> Result<Option<&'a DynValue>, InferenceError> {
+    let mut shared: Option<&'a Arc<DynValue>> = None;
+    if rows.len() < 2 {
+        return Ok(None);
+    }
+    for (b, r) in rows.iter().enumerate() {
+        match r.cache.layer(layer, pick)? {
+            KvTensor::Batch { tensor, row, pad }
+                if *row == b && add(*pad, r.cache.len)? == past =>
+            {
+                match shared {
+                    None => shared = Some(tensor),
+                    Some(s) if Arc::ptr_eq(s, tensor) => {}
+                    Some(_) => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        }
+    }
+    let Some(tensor) = shared else {
+        return Ok(None);
+    };
+    let shape = tensor
+        .try_extract_tensor::<f32>()
+        .map_err(|e| InferenceError::ort("cache", e))?
+        .0;
+    if dim_at(shape, 0)? != rows.len() || dim_at(shape, 2)? != past {
+        return Ok(None);
+    }
+    Ok(Some(tensor.as_ref()))
 }
 
 /// Reads and checks `model.json`, `model.onnx` (hashed as loaded: the bytes measured are the

@@ -122,6 +122,10 @@ fn timed_run(
         .counters
         .session_micros
         .store(model.session_micros, Ordering::Relaxed);
+    shared
+        .counters
+        .reused_batch_runs
+        .store(model.reused_batch_runs, Ordering::Relaxed);
     out
 }
 
