@@ -696,6 +696,20 @@ async fn health_is_503_while_loading_then_200_and_models_lists_the_id() {
     assert_eq!(v["object"], "list");
     assert_eq!(v["data"][0]["id"], "cocoon-successor");
     assert_eq!(v["data"][0]["object"], "model");
+    assert_eq!(v["data"][0]["owned_by"], "cocoon");
+    assert_eq!(v["data"][0]["context_length"], 512);
+    assert_eq!(
+        v["data"][0]["onnx_sha256"],
+        "82a40a0da0dae365a371d3f48582c7e006b24573488d3090bf8c35802a1c94fa"
+    );
+    assert_eq!(
+        v["data"][0]["tokenizer_sha256"],
+        "cef149945d0fd21a91aa1bf16f7ac71810a9c31c0ec6f3fff1eab3b8951fc998"
+    );
+    assert_eq!(
+        v["data"][0]["ort_library_sha256"],
+        "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3"
+    );
     assert_eq!(v["data"][1]["id"], "successor-alias");
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
 

@@ -136,6 +136,8 @@ impl OpenAi {
                 tracing::info!(
                     model = %engine.info().name,
                     onnx_sha256 = %engine.info().onnx_sha256,
+                    tokenizer_sha256 = %engine.info().tokenizer_sha256,
+                    ort_library_sha256 = %engine.info().ort_library.sha256,
                     context_length = engine.info().context_length,
                     secs = started.elapsed().as_secs_f64(),
                     "model loaded"
@@ -289,12 +291,22 @@ fn models(state: &OpenAi) -> Response<ResponseBody> {
         };
     };
     let created = state.loaded_at.load(Ordering::Relaxed);
-    let mut data =
-        vec![json!({"id": id, "object": "model", "created": created, "owned_by": "cocoon"})];
+    let model = |name: &str| {
+        let mut entry =
+            json!({"id": name, "object": "model", "created": created, "owned_by": "cocoon"});
+        // Extensions: what is loaded (the attested claims are what bind it; see docs/api.md).
+        if let (Some(engine), Some(map)) = (state.engine(), entry.as_object_mut()) {
+            let info = engine.info();
+            map.insert("context_length".into(), json!(info.context_length));
+            map.insert("onnx_sha256".into(), json!(info.onnx_sha256));
+            map.insert("tokenizer_sha256".into(), json!(info.tokenizer_sha256));
+            map.insert("ort_library_sha256".into(), json!(info.ort_library.sha256));
+        }
+        entry
+    };
+    let mut data = vec![model(id)];
     for alias in &state.config.aliases {
-        data.push(
-            json!({"id": alias, "object": "model", "created": created, "owned_by": "cocoon"}),
-        );
+        data.push(model(alias));
     }
     json_value(StatusCode::OK, &json!({"object": "list", "data": data}))
 }
