@@ -209,6 +209,9 @@ fn settings(args: ServeArgs) -> Result<Settings, String> {
             .unwrap_or(api_defaults.default_max_tokens),
         max_tokens_limit: l.max_tokens_limit,
         retry_after_secs: l.retry_after_secs.unwrap_or(api_defaults.retry_after_secs),
+        max_concurrent_bodies: l
+            .max_concurrent_bodies
+            .unwrap_or(api_defaults.max_concurrent_bodies),
     };
     let server_defaults = ServerOptions::default();
     let server = ServerOptions {

@@ -67,6 +67,8 @@ pub struct LimitsSection {
     pub shutdown_grace_secs: Option<u64>,
     /// Connections open at once.
     pub max_connections: Option<usize>,
+    /// Request bodies read and parsed at once (memory bound: this times `max_body_bytes`).
+    pub max_concurrent_bodies: Option<usize>,
 }
 
 /// `[attestation]`.
@@ -205,6 +207,10 @@ impl EnclaveConfig {
         positive("limits.default_max_tokens", as_u64(l.default_max_tokens))?;
         positive("limits.max_tokens_limit", as_u64(l.max_tokens_limit))?;
         positive("limits.max_connections", as_u64(l.max_connections))?;
+        positive(
+            "limits.max_concurrent_bodies",
+            as_u64(l.max_concurrent_bodies),
+        )?;
         positive("model.max_context", as_u64(self.model.max_context))?;
         positive(
             "attestation.cert_lifetime_secs",

@@ -52,6 +52,7 @@ fn the_example_config_parses_to_the_documented_values() {
     assert_eq!(l.retry_after_secs, Some(1));
     assert_eq!(l.shutdown_grace_secs, Some(30));
     assert_eq!(l.max_connections, Some(4096));
+    assert_eq!(l.max_concurrent_bodies, Some(64));
     let a = &config.attestation;
     assert_eq!(a.attester.as_deref(), Some("auto"));
     assert_eq!(a.cert_lifetime_secs, Some(86400));

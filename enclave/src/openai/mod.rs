@@ -25,6 +25,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use error::ApiError;
 pub use metrics::Metrics;
@@ -62,6 +63,9 @@ pub struct ApiConfig {
     pub max_tokens_limit: Option<usize>,
     /// `Retry-After` of a 429, seconds.
     pub retry_after_secs: u64,
+    /// Request bodies read and parsed at once (bounds their memory: this many times
+    /// `max_body_bytes`); more wait, within `body_timeout`.
+    pub max_concurrent_bodies: usize,
 }
 
 impl Default for ApiConfig {
@@ -75,6 +79,7 @@ impl Default for ApiConfig {
             default_max_tokens: 256,
             max_tokens_limit: None,
             retry_after_secs: 1,
+            max_concurrent_bodies: 64,
         }
     }
 }
@@ -88,12 +93,14 @@ pub struct OpenAi {
     load_error: Mutex<Option<String>>,
     draining: AtomicBool,
     loaded_at: AtomicU64,
+    bodies: Arc<Semaphore>,
     pub metrics: Metrics,
 }
 
 impl OpenAi {
     pub fn new(config: ApiConfig) -> Arc<Self> {
         Arc::new(Self {
+            bodies: Arc::new(Semaphore::new(config.max_concurrent_bodies.max(1))),
             config,
             engine: OnceLock::new(),
             model_id: OnceLock::new(),
@@ -322,7 +329,11 @@ fn metrics(state: &OpenAi) -> Response<ResponseBody> {
     response
 }
 
-async fn read_body(config: &ApiConfig, request: Request<Incoming>) -> Result<Bytes, ApiError> {
+async fn read_body(
+    config: &ApiConfig,
+    bodies: &Arc<Semaphore>,
+    request: Request<Incoming>,
+) -> Result<(Bytes, OwnedSemaphorePermit), ApiError> {
     let limit = config.max_body_bytes;
     let declared = request
         .headers()
@@ -332,14 +343,21 @@ async fn read_body(config: &ApiConfig, request: Request<Incoming>) -> Result<Byt
     if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
         return Err(ApiError::BodyTooLarge { limit });
     }
-    let collect = Limited::new(request.into_body(), limit).collect();
+    let collect = async {
+        let permit = Arc::clone(bodies).acquire_owned().await;
+        let body = Limited::new(request.into_body(), limit).collect().await;
+        (permit, body)
+    };
     match tokio::time::timeout(config.body_timeout, collect).await {
         Err(_) => Err(ApiError::BodyTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+        Ok((Err(_), _)) => Err(ApiError::Internal {
+            message: "the body semaphore is closed".into(),
+        }),
+        Ok((Ok(permit), Ok(collected))) => Ok((collected.to_bytes(), permit)),
+        Ok((_, Err(e))) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::BodyTooLarge { limit })
         }
-        Ok(Err(e)) => Err(ApiError::InvalidRequest {
+        Ok((_, Err(e))) => Err(ApiError::InvalidRequest {
             message: format!("reading the body failed: {e}"),
             param: None,
             code: "bad_body",
@@ -391,7 +409,9 @@ async fn admit(
     arrived: Instant,
 ) -> Result<(Admitted, bool), ApiError> {
     let engine = Arc::clone(state.available()?);
-    let body = read_body(&state.config, request).await?;
+    // The permit bounds the memory of bodies being parsed and tokenized; released once the
+    // request is queued.
+    let (body, _permit) = read_body(&state.config, &state.bodies, request).await?;
     let parsed = parse(&body, endpoint)?;
     state.check_model(parsed.common.model.as_deref())?;
     // Template rendering and tokenization are CPU work proportional to the body: off the
