@@ -988,3 +988,60 @@ async fn smollm2_answers_the_paris_question_over_the_api_streamed_and_not() {
     assert_eq!(text, answer);
     assert_eq!(finish.as_deref(), v["choices"][0]["finish_reason"].as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_body_that_does_not_arrive_gets_408_and_holds_the_only_body_slot_until_then() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !ort_available() {
+        return;
+    }
+    let api = start_with(
+        "successor",
+        2,
+        2,
+        ApiConfig {
+            body_timeout: Duration::from_millis(800),
+            max_concurrent_bodies: 1,
+            ..ApiConfig::default()
+        },
+    )
+    .await;
+    let mut conn = api.connect().await;
+    // A client announces 100 bytes and sends none: it holds the only body slot.
+    let mut slow = api.connect().await;
+    let started = std::time::Instant::now();
+    slow.stream()
+        .write_all(b"POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n")
+        .await
+        .unwrap();
+    slow.stream().flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A complete request waits for the slot, then is served.
+    let reply = post(
+        &mut conn,
+        "/v1/completions",
+        &json!({"prompt": "a", "max_tokens": 2, "temperature": 0}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["choices"][0]["text"], "bc");
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "served after {:?}: did not wait for the slot",
+        started.elapsed()
+    );
+    // The slow one got 408 body_timeout.
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !response.ends_with(b"}}") {
+        let n = tokio::time::timeout(STEP, slow.stream().read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed before the response: {response:?}");
+        response.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(response).unwrap();
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+    assert!(text.contains("\"code\":\"body_timeout\""), "{text}");
+}
