@@ -381,12 +381,8 @@ async fn generate(
     endpoint: Endpoint,
 ) -> Response<ResponseBody> {
     let arrived = Instant::now();
-    let streaming;
-    let admitted = match admit(state, request, endpoint, arrived).await {
-        Ok((admitted, stream)) => {
-            streaming = stream;
-            admitted
-        }
+    let (admitted, streaming) = match admit(state, request, endpoint, arrived).await {
+        Ok(admitted) => admitted,
         Err(e) => {
             tracing::debug!(error = ?e, "request refused");
             return e.response();
