@@ -26,8 +26,12 @@
 pub mod api;
 pub mod certtable;
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod identity;
+pub mod inference;
+pub mod openai;
+
 pub mod rotation;
 pub mod select;
 pub mod server;
