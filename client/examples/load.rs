@@ -93,12 +93,18 @@ async fn worker(
                     tally.chunks += text.matches("data: {").count() as u64;
                     tally.latencies_ms.push(start.elapsed().as_secs_f64() * 1e3);
                 } else {
-                    *tally.errors.entry("stream without [DONE]".into()).or_default() += 1;
+                    *tally
+                        .errors
+                        .entry("stream without [DONE]".into())
+                        .or_default() += 1;
                     conn = None;
                 }
             }
             Ok(response) => {
-                *tally.errors.entry(format!("HTTP {}", response.status())).or_default() += 1;
+                *tally
+                    .errors
+                    .entry(format!("HTTP {}", response.status()))
+                    .or_default() += 1;
                 conn = None;
             }
             Err(e) => {
@@ -113,7 +119,9 @@ async fn worker(
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let addr = args.next().expect("usage: load ADDR [--streams N] [--seconds S] [--max-tokens N]");
+    let addr = args
+        .next()
+        .expect("usage: load ADDR [--streams N] [--seconds S] [--max-tokens N]");
     let (mut streams, mut seconds, mut max_tokens) = (64usize, 60u64, 16usize);
     while let Some(flag) = args.next() {
         let value = args.next().expect("flag value");
@@ -134,7 +142,10 @@ async fn main() {
     let (status, models) = probe.get("/v1/models").await.expect("GET /v1/models");
     assert!(status.is_success(), "GET /v1/models: {status}");
     let models: serde_json::Value = serde_json::from_slice(&models).unwrap();
-    let model = models["data"][0]["id"].as_str().expect("a model id").to_owned();
+    let model = models["data"][0]["id"]
+        .as_str()
+        .expect("a model id")
+        .to_owned();
     drop(probe);
 
     let start = Instant::now();

@@ -912,6 +912,11 @@ async fn a_dropped_client_of_a_non_streaming_request_cancels_its_sequence() {
         engine.stats().finished_cancelled == 1
     })
     .await;
+    // The gauge follows, though the scheduler has gone idle.
+    eventually("the active-sequences gauge to drop to 0", || {
+        engine.stats().active_sequences == 0
+    })
+    .await;
     // The slot is free: a new request runs to completion.
     engine.pause_decoding(false);
     let mut conn = api.connect().await;

@@ -43,7 +43,11 @@ fn error_kinds(report: &Value) -> Vec<String> {
 }
 
 fn temp_file(name: &str, contents: &[u8]) -> String {
-    let dir = std::env::temp_dir().join(format!("cocoon-verify-ratls-{}", std::process::id()));
+    // One file per call: tests run in parallel and several write the same name (a shared path
+    // was read half-written once).
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("cocoon-verify-ratls-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, contents).unwrap();

@@ -211,6 +211,11 @@ pub(super) fn run(mut model: Model, codec: &TextCodec, shared: &Shared, max_sequ
                 true
             }
         });
+        // Publish the count now: the loop may go idle below without another store.
+        shared
+            .counters
+            .active
+            .store(active.len(), Ordering::Relaxed);
         sweep_queue(shared, now);
 
         // Joiners: prefill each on its own, up to the sequence limit.
