@@ -15,14 +15,14 @@
 )]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cocoon_attestation::policy::Policy;
-use cocoon_attestation::ratls::{RaTlsVerifier, StaticCollateral, VerifierConfig};
-use cocoon_attestation::sim::tdx::SimTdx;
 use cocoon_client::{Connector, Timeouts};
+use sim::sim_connector;
+
+#[path = "common/sim.rs"]
+mod sim;
 use http::{Method, Request};
 use http_body_util::Full;
 
@@ -32,14 +32,6 @@ struct Tally {
     chunks: u64,
     errors: BTreeMap<String, u64>,
     latencies_ms: Vec<f64>,
-}
-
-fn sim_connector() -> Connector {
-    let policy = Policy::from_toml("version = 1\nallow_simulated = true\n").unwrap();
-    let mut config = VerifierConfig::new(policy);
-    let collateral = SimTdx::new().unwrap().collateral().unwrap();
-    config.collateral = Some(Arc::new(StaticCollateral::new(vec![collateral]).unwrap()));
-    Connector::new(Arc::new(RaTlsVerifier::new(config).unwrap()), None).unwrap()
 }
 
 async fn worker(

@@ -312,6 +312,23 @@ fn start(args: ServeArgs) -> Result<(), String> {
     } else {
         None
     };
+    // The claims name the served model: its digest is computed from the model directory; a
+    // digest the operator gives must equal it (the enclave never claims a model it does not run).
+    let model_blake3 = match engine.as_ref() {
+        Some(engine) => {
+            let computed = crate::inference::model_blake3(&engine.model_dir)
+                .map_err(|e| format!("model digest: {e}"))?;
+            if let Some(pinned) = model_blake3.filter(|pinned| *pinned != computed) {
+                return Err(format!(
+                    "--model-blake3 {} differs from the model directory's digest {}",
+                    hex::encode(pinned),
+                    hex::encode(computed)
+                ));
+            }
+            Some(computed)
+        }
+        None => model_blake3,
+    };
     let identity = IdentityConfig {
         key_algorithm: key,
         lifetime_secs: cert_lifetime,
