@@ -59,6 +59,19 @@ async fn main() {
         "fresh attestation with a random nonce: verified (same key, same measurements: {})",
         fresh.spki_sha256 == peer.spki_sha256
     );
+    // The API answers 503 while the model loads; the attestation routes work before that.
+    let loading_since = std::time::Instant::now();
+    loop {
+        let (status, _) = conn.get("/health").await.expect("GET /health");
+        if status.is_success() {
+            break;
+        }
+        if loading_since.elapsed() > Duration::from_secs(300) {
+            eprintln!("chat: the model did not load within 300 s (/health: {status})");
+            std::process::exit(1);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let body = serde_json::json!({
         "messages": [{"role": "user", "content": prompt}],
         "max_tokens": 64,
@@ -72,7 +85,14 @@ async fn main() {
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
     let response = conn.request(request).await.expect("chat request");
-    assert!(response.status().is_success(), "HTTP {}", response.status());
+    if !response.status().is_success() {
+        eprintln!(
+            "chat: HTTP {}: {}",
+            response.status(),
+            String::from_utf8_lossy(response.body())
+        );
+        std::process::exit(1);
+    }
     let text = String::from_utf8_lossy(response.body());
     let mut answer = String::new();
     for line in text.lines() {
