@@ -131,6 +131,21 @@ async fn main() {
         request: Duration::from_secs(30),
     };
     let mut probe = connector.connect(&addr, timeouts).await.expect("connect");
+    // 503 while the model loads.
+    let loading_since = Instant::now();
+    while !probe
+        .get("/health")
+        .await
+        .expect("GET /health")
+        .0
+        .is_success()
+    {
+        assert!(
+            loading_since.elapsed() < Duration::from_secs(300),
+            "the model did not load within 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let (status, models) = probe.get("/v1/models").await.expect("GET /v1/models");
     assert!(status.is_success(), "GET /v1/models: {status}");
     let models: serde_json::Value = serde_json::from_slice(&models).unwrap();
