@@ -34,8 +34,13 @@ use tokio_rustls::TlsConnector;
 
 pub use cocoon_attestation::ratls;
 
+pub mod cli;
+
 /// Largest response body read by default (an attestation response is a few KiB).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// How much of an error response's body [`AttestedConnection::request_streaming`] keeps.
+const ERROR_BODY_BYTES: usize = 4096;
 
 /// Nonce length [`fresh_attestation`] uses.
 pub const NONCE_LEN: usize = 32;
@@ -408,6 +413,124 @@ impl AttestedConnection {
     }
 }
 
+impl AttestedConnection {
+    /// Sends `request` over this connection (as [`request`](Self::request)) and hands each
+    /// body chunk to `on_chunk` as it arrives, instead of buffering the whole response: for
+    /// streamed (`text/event-stream`) answers. The whole exchange runs under the request
+    /// timeout and the body under the response cap; an error from `on_chunk` stops reading.
+    /// Returns the (successful) response status; an error status is
+    /// [`ClientError::Status`] with the start of its body, and `on_chunk` is not called.
+    pub async fn request_streaming<F>(
+        &mut self,
+        mut request: Request<Full<Bytes>>,
+        mut on_chunk: F,
+    ) -> Result<StatusCode>
+    where
+        F: FnMut(&[u8]) -> Result<()>,
+    {
+        if !request.headers().contains_key(HOST) {
+            let host =
+                http::HeaderValue::from_str(&self.authority).map_err(|e| ClientError::Address {
+                    addr: self.authority.clone(),
+                    reason: e.to_string(),
+                })?;
+            request.headers_mut().insert(HOST, host);
+        }
+        let timeout = self.timeouts.request;
+        let limit = self.max_response_bytes;
+        let io = TokioIo::new(&mut self.stream);
+        within(timeout, "HTTP request", async move {
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(ClientError::from_hyper)?;
+            let exchange = async move {
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(ClientError::from_hyper)?;
+                let status = response.status();
+                if !status.is_success() {
+                    let body = Limited::new(response.into_body(), ERROR_BODY_BYTES)
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    return Err(ClientError::Status {
+                        status: status.as_u16(),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                }
+                let mut body = response.into_body();
+                let mut received = 0usize;
+                while let Some(frame) = body.frame().await {
+                    let frame = frame.map_err(ClientError::from_hyper)?;
+                    if let Ok(data) = frame.into_data() {
+                        received = received.saturating_add(data.len());
+                        if received > limit {
+                            return Err(ClientError::ResponseTooLarge { limit });
+                        }
+                        on_chunk(&data)?;
+                    }
+                }
+                Ok::<_, ClientError>(status)
+            };
+            let (result, parts) = tokio::join!(exchange, conn.without_shutdown());
+            let status = result?;
+            parts.map_err(ClientError::from_hyper)?;
+            Ok(status)
+        })
+        .await
+    }
+}
+
+/// Splits a `text/event-stream` body, fed in chunks of any size, into the payloads of its
+/// `data:` lines. A chunk boundary may fall anywhere, inside a line or a UTF-8 character; a
+/// line longer than the cap is an error ([`ClientError::ResponseTooLarge`]).
+#[derive(Debug)]
+pub struct SseDataLines {
+    pending: Vec<u8>,
+    max_line: usize,
+}
+
+impl SseDataLines {
+    pub fn new(max_line: usize) -> Self {
+        Self {
+            pending: Vec::new(),
+            max_line,
+        }
+    }
+
+    /// Feeds `chunk`; returns the `data:` payloads of the lines it completed, in order.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            let (line, after) = rest.split_at(end);
+            self.pending.extend_from_slice(line);
+            rest = after.get(1..).unwrap_or_default();
+            self.check_len()?;
+            let line = std::mem::take(&mut self.pending);
+            let line = line.strip_suffix(b"\r").unwrap_or(&line);
+            if let Some(data) = line.strip_prefix(b"data:") {
+                let data = data.strip_prefix(b" ").unwrap_or(data);
+                out.push(String::from_utf8_lossy(data).into_owned());
+            }
+        }
+        self.pending.extend_from_slice(rest);
+        self.check_len()?;
+        Ok(out)
+    }
+
+    fn check_len(&self) -> Result<()> {
+        if self.pending.len() > self.max_line {
+            return Err(ClientError::ResponseTooLarge {
+                limit: self.max_line,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Asks the enclave for evidence binding its claims plus a new random nonce, over `conn`,
 /// and verifies it against the peer of the handshake. Returns the freshly verified peer.
 pub async fn fresh_attestation(
@@ -528,6 +651,30 @@ mod tests {
             split_host_port("localhost:http"),
             Err(ClientError::Address { .. })
         ));
+    }
+
+    #[test]
+    fn sse_lines_split_across_chunks_are_reassembled() {
+        let body = "data: {\"a\":1}\n\ndata: h\u{e9}llo\r\n\n: comment\ndata: [DONE]\n\n";
+        let bytes = body.as_bytes();
+        let whole = SseDataLines::new(1024).push(bytes).unwrap();
+        assert_eq!(whole, vec!["{\"a\":1}", "h\u{e9}llo", "[DONE]"]);
+        for size in 1..bytes.len() {
+            let mut parser = SseDataLines::new(1024);
+            let mut got = Vec::new();
+            for chunk in bytes.chunks(size) {
+                got.extend(parser.push(chunk).unwrap());
+            }
+            assert_eq!(got, whole, "chunk size {size}");
+        }
+    }
+
+    #[test]
+    fn sse_line_over_the_cap_is_refused() {
+        let mut parser = SseDataLines::new(8);
+        assert!(parser
+            .push(b"data: 1234")
+            .is_err_and(|e| matches!(e, ClientError::ResponseTooLarge { limit: 8 })));
     }
 
     #[test]

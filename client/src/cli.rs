@@ -1,0 +1,503 @@
+//! The `cocoon` command line: `attest` verifies an enclave over RA-TLS and prints its verified
+//! identity; `chat` verifies it the same way and only then sends one chat completion, printing
+//! the answer as it streams.
+//!
+//! Exit status: 0 verified (and, for `chat`, answered), 1 refused (the attestation check that
+//! failed is printed) or the enclave answered an error, 2 bad input (arguments, files, address,
+//! network).
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use cocoon_attestation::policy::Policy;
+use cocoon_attestation::ratls::{RaTlsVerifier, StaticCollateral, VerifiedPeer, VerifierConfig};
+use cocoon_attestation::tdx::Collateral;
+use http::{Method, Request};
+use http_body_util::Full;
+
+use crate::{
+    fresh_attestation_random, AttestedConnection, ClientError, Connector, SseDataLines, Timeouts,
+};
+
+pub const EXIT_VERIFIED: u8 = 0;
+pub const EXIT_REFUSED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// Largest policy or collateral file read.
+const MAX_FILE: u64 = 4 * 1024 * 1024;
+/// Largest streamed answer read.
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// Largest single SSE line.
+const MAX_SSE_LINE: usize = 1024 * 1024;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cocoon",
+    about = "Verify a cocoon enclave over RA-TLS, then talk to it",
+    after_help = "Exit status: 0 verified, 1 refused (the failed check is printed), 2 bad input."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Connect, verify the enclave under the policy, print its verified identity.
+    Attest {
+        #[command(flatten)]
+        common: Common,
+        /// Also ask for a fresh attestation with a random nonce (proof the key is live now).
+        #[arg(long)]
+        nonce: bool,
+        /// Print JSON (keys verdict, platform, tcb_status, measurements, claims).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify the enclave, then send one chat completion and print the answer as it streams.
+    Chat {
+        #[command(flatten)]
+        common: Common,
+        /// A system message before the prompt.
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long, default_value_t = 256)]
+        max_tokens: u32,
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f64,
+        /// The user's message.
+        prompt: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// The enclave: HOST:PORT or https://HOST:PORT.
+    addr: String,
+    /// The attestation policy (TOML).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Collateral JSON for TDX evidence (dcap-qvl QuoteCollateralV3 layout).
+    #[arg(long)]
+    collateral: Option<PathBuf>,
+    /// Seconds allowed for connecting, the handshake, and each request.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// Also trust the simulated TEE's test roots (builds with feature `sim` only); without
+    /// --collateral, TDX evidence is checked with the simulated collateral.
+    #[cfg(feature = "sim")]
+    #[arg(long)]
+    trust_simulated_root: bool,
+}
+
+impl Common {
+    #[cfg(feature = "sim")]
+    fn trust_simulated(&self) -> bool {
+        self.trust_simulated_root
+    }
+
+    #[cfg(not(feature = "sim"))]
+    fn trust_simulated(&self) -> bool {
+        false
+    }
+}
+
+/// Why a command stopped: the exit status and what to print on stderr.
+#[derive(Debug)]
+struct Stop {
+    code: u8,
+    message: String,
+}
+
+fn bad(message: impl Into<String>) -> Stop {
+    Stop {
+        code: EXIT_BAD_INPUT,
+        message: message.into(),
+    }
+}
+
+fn refused(message: impl Into<String>) -> Stop {
+    Stop {
+        code: EXIT_REFUSED,
+        message: message.into(),
+    }
+}
+
+/// A client error: refused when the peer was checked and failed (attestation, TLS), else bad
+/// input (address, network, timeouts).
+fn stop_for(error: ClientError) -> Stop {
+    match error {
+        ClientError::Attestation(_) | ClientError::Tls(_) => refused(format!("refused: {error}")),
+        other => bad(other.to_string()),
+    }
+}
+
+/// Runs the CLI on `args` (the program name first), writing results to `out` and diagnostics
+/// to `err`; returns the exit status.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_VERIFIED
+            };
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                let _ = write!(err, "{text}");
+            } else {
+                let _ = write!(out, "{text}");
+            }
+            return code;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "cocoon: starting the runtime: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match runtime.block_on(execute(cli.command, out)) {
+        Ok(()) => EXIT_VERIFIED,
+        Err(stop) => {
+            let _ = writeln!(err, "cocoon: {}", stop.message);
+            stop.code
+        }
+    }
+}
+
+async fn execute(command: Command, out: &mut dyn Write) -> Result<(), Stop> {
+    match command {
+        Command::Attest {
+            common,
+            nonce,
+            json,
+        } => {
+            let mut conn = verified_connection(&common).await?;
+            let mut peer = Arc::clone(conn.peer());
+            if nonce {
+                peer = fresh_attestation_random(&mut conn)
+                    .await
+                    .map_err(stop_for)?;
+            }
+            let text = if json {
+                identity_json(&peer, nonce).to_string()
+            } else {
+                identity_text(&peer, nonce)
+            };
+            let _ = writeln!(out, "{}", text.trim_end());
+            Ok(())
+        }
+        Command::Chat {
+            common,
+            system,
+            max_tokens,
+            temperature,
+            prompt,
+        } => {
+            let mut conn = verified_connection(&common).await?;
+            let mut messages = Vec::new();
+            if let Some(system) = system {
+                messages.push(serde_json::json!({"role": "system", "content": system}));
+            }
+            messages.push(serde_json::json!({"role": "user", "content": prompt}));
+            let body = serde_json::json!({
+                "messages": messages,
+                "max_tokens": max_tokens,
+                "temperature": temperature,
+                "stream": true,
+            });
+            chat(&mut conn, body, out).await
+        }
+    }
+}
+
+/// Builds the verifier from the arguments, connects, and checks the peer; nothing is sent
+/// before this returns.
+async fn verified_connection(common: &Common) -> Result<AttestedConnection, Stop> {
+    let addr = normalize_addr(&common.addr)?;
+    let verifier = build_verifier(common)?;
+    let timeout = Duration::from_secs(common.timeout);
+    let timeouts = Timeouts {
+        connect: timeout,
+        handshake: timeout,
+        request: timeout,
+    };
+    let connector = Connector::new(verifier, None).map_err(|e| bad(e.to_string()))?;
+    let conn = connector.connect(&addr, timeouts).await.map_err(stop_for)?;
+    if conn.peer().simulated && !common.trust_simulated() {
+        return Err(refused(
+            "refused: the enclave presented simulated evidence (not trusted without \
+             --trust-simulated-root in a build with feature `sim`)",
+        ));
+    }
+    Ok(conn)
+}
+
+/// `HOST:PORT`, also accepting `https://HOST:PORT` (a trailing `/` is dropped).
+fn normalize_addr(addr: &str) -> Result<String, Stop> {
+    let rest = match addr.split_once("://") {
+        Some(("https", rest)) => rest,
+        Some((scheme, _)) => {
+            return Err(bad(format!(
+            "address {addr}: scheme {scheme} is not supported (use HOST:PORT or https://HOST:PORT)"
+        )))
+        }
+        None => addr,
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let valid = rest
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !valid || rest.contains('/') {
+        return Err(bad(format!("address {addr}: expected HOST:PORT")));
+    }
+    Ok(rest.to_owned())
+}
+
+fn build_verifier(common: &Common) -> Result<Arc<RaTlsVerifier>, Stop> {
+    let policy = load_policy(&common.policy)?;
+    let collateral = match &common.collateral {
+        Some(path) => Some(load_collateral(path)?),
+        None => simulated_collateral(common.trust_simulated())?,
+    };
+    let mut config = VerifierConfig::new(policy);
+    if let Some(collateral) = collateral {
+        let source = StaticCollateral::new(vec![collateral])
+            .map_err(|e| bad(format!("collateral: [{}] {}", e.kind(), e.message())))?;
+        config.collateral = Some(Arc::new(source));
+    }
+    RaTlsVerifier::new(config)
+        .map(Arc::new)
+        .map_err(|e| bad(format!("verifier: [{}] {}", e.kind(), e.message())))
+}
+
+#[cfg(feature = "sim")]
+fn simulated_collateral(trust: bool) -> Result<Option<Collateral>, Stop> {
+    if !trust {
+        return Ok(None);
+    }
+    let sim = cocoon_attestation::sim::tdx::SimTdx::new()
+        .map_err(|e| bad(format!("simulated TEE: {}", e.message())))?;
+    sim.collateral()
+        .map(Some)
+        .map_err(|e| bad(format!("simulated collateral: {}", e.message())))
+}
+
+#[cfg(not(feature = "sim"))]
+fn simulated_collateral(_: bool) -> Result<Option<Collateral>, Stop> {
+    Ok(None)
+}
+
+fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, Stop> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| bad(format!("cannot read {what} file {}: {e}", path.display())))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(format!("cannot read {what} file {}: {e}", path.display())))?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_FILE {
+        return Err(bad(format!(
+            "{what} file {} is larger than {MAX_FILE} bytes",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+fn load_policy(path: &Path) -> Result<Policy, Stop> {
+    let text = String::from_utf8(read_file(path, "policy")?)
+        .map_err(|_| bad(format!("policy file {} is not UTF-8", path.display())))?;
+    Policy::from_toml(&text).map_err(|e| {
+        bad(format!(
+            "policy file {}: [{}] {}",
+            path.display(),
+            e.kind(),
+            e.message()
+        ))
+    })
+}
+
+fn load_collateral(path: &Path) -> Result<Collateral, Stop> {
+    let bytes = read_file(path, "collateral")?;
+    Collateral::from_json(&bytes).map_err(|e| {
+        bad(format!(
+            "collateral file {}: [{}] {}",
+            path.display(),
+            e.kind(),
+            e.message()
+        ))
+    })
+}
+
+fn identity_json(peer: &VerifiedPeer, fresh: bool) -> serde_json::Value {
+    let claims = peer.claims.as_ref().map(|c| {
+        serde_json::json!({
+            "platform": c.platform.as_str(),
+            "tls_spki_sha256": hex::encode(c.tls_spki_sha256),
+            "model_blake3": hex::encode(c.model.blake3),
+            "model_dm_verity_root": c.model.dm_verity_root.map(hex::encode),
+            "config_digest": hex::encode(c.config_digest),
+            "created_at": c.created_at,
+            "expires_at": c.expires_at,
+        })
+    });
+    serde_json::json!({
+        "verdict": "verified",
+        "platform": peer.platform.as_str(),
+        "simulated": peer.simulated,
+        "tcb_status": peer.tcb_status,
+        "advisory_ids": peer.advisory_ids,
+        "measurements": peer.measurements,
+        "claims": claims,
+        "fresh": fresh,
+    })
+}
+
+fn identity_text(peer: &VerifiedPeer, fresh: bool) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let simulated = if peer.simulated { " (simulated)" } else { "" };
+    let _ = writeln!(
+        s,
+        "verified: platform {}{simulated}",
+        peer.platform.as_str()
+    );
+    let _ = writeln!(
+        s,
+        "tcb status: {}",
+        peer.tcb_status.as_deref().unwrap_or("n/a")
+    );
+    if !peer.advisory_ids.is_empty() {
+        let _ = writeln!(s, "advisories: {}", peer.advisory_ids.join(", "));
+    }
+    let _ = writeln!(s, "measurements:");
+    for (name, value) in &peer.measurements {
+        let _ = writeln!(s, "  {name}: {value}");
+    }
+    match &peer.claims {
+        Some(c) => {
+            let _ = writeln!(s, "claims:");
+            let _ = writeln!(s, "  model blake3: {}", hex::encode(c.model.blake3));
+            if let Some(root) = c.model.dm_verity_root {
+                let _ = writeln!(s, "  model dm-verity root: {}", hex::encode(root));
+            }
+            let _ = writeln!(s, "  config digest: {}", hex::encode(c.config_digest));
+            let _ = writeln!(s, "  tls key sha256: {}", hex::encode(c.tls_spki_sha256));
+            let _ = writeln!(s, "  valid: {} .. {}", c.created_at, c.expires_at);
+        }
+        None => {
+            let _ = writeln!(s, "claims: none");
+        }
+    }
+    if fresh {
+        let _ = writeln!(s, "fresh attestation with a random nonce: verified");
+    }
+    s
+}
+
+/// POSTs the streaming completion and prints each content delta as it arrives.
+async fn chat(
+    conn: &mut AttestedConnection,
+    body: serde_json::Value,
+    out: &mut dyn Write,
+) -> Result<(), Stop> {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| bad(format!("building the request: {e}")))?;
+    conn.set_max_response_bytes(MAX_ANSWER_BYTES);
+    let mut lines = SseDataLines::new(MAX_SSE_LINE);
+    let mut failed = None;
+    conn.request_streaming(request, |chunk| {
+        for data in lines.push(chunk)? {
+            if data == "[DONE]" {
+                continue;
+            }
+            let event: serde_json::Value = match serde_json::from_str(&data) {
+                Ok(v) => v,
+                Err(e) => {
+                    failed = Some(format!("bad event from the enclave ({e}): {data}"));
+                    continue;
+                }
+            };
+            if let Some(message) = event.pointer("/error/message").and_then(|m| m.as_str()) {
+                failed = Some(format!("the enclave reported an error: {message}"));
+            }
+            let deltas = event
+                .get("choices")
+                .and_then(|c| c.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.pointer("/delta/content").and_then(|t| t.as_str()));
+            for text in deltas {
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| match e {
+        ClientError::Status { status, body } => {
+            refused(format!("the enclave answered HTTP {status}: {body}"))
+        }
+        other => stop_for(other),
+    })?;
+    let _ = writeln!(out);
+    let _ = out.flush();
+    match failed {
+        Some(message) => Err(refused(message)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_addresses_are_accepted_as_host_port() {
+        assert_eq!(
+            normalize_addr("https://127.0.0.1:8443").unwrap(),
+            "127.0.0.1:8443"
+        );
+        assert_eq!(
+            normalize_addr("https://enclave.example:443/").unwrap(),
+            "enclave.example:443"
+        );
+        assert_eq!(normalize_addr("[::1]:1").unwrap(), "[::1]:1");
+    }
+
+    #[test]
+    fn addresses_without_a_port_or_with_another_scheme_are_bad_input() {
+        for addr in [
+            "localhost",
+            "http://a:1",
+            "https://a:1/v1",
+            ":443",
+            "a:99999",
+        ] {
+            let stop = normalize_addr(addr).unwrap_err();
+            assert_eq!(stop.code, EXIT_BAD_INPUT, "{addr}");
+        }
+    }
+}
