@@ -426,9 +426,11 @@ async fn chat(
     conn.set_max_response_bytes(MAX_ANSWER_BYTES);
     let mut lines = SseDataLines::new(MAX_SSE_LINE);
     let mut failed = None;
+    let mut done = false;
     conn.request_streaming(request, |chunk| {
         for data in lines.push(chunk)? {
             if data == "[DONE]" {
+                done = true;
                 continue;
             }
             let event: serde_json::Value = match serde_json::from_str(&data) {
@@ -465,6 +467,7 @@ async fn chat(
     let _ = out.flush();
     match failed {
         Some(message) => Err(refused(message)),
+        None if !done => Err(refused("the answer stream ended before `data: [DONE]`")),
         None => Ok(()),
     }
 }
