@@ -474,6 +474,30 @@ pub enum Error {
         claims: String,
         public_key: String,
     },
+    /// An HPKE-sealed body (`bodies` module) is larger than accepted.
+    SealedBodyTooLarge { size: usize, limit: usize },
+    /// An HPKE-sealed body (request envelope or response chunk) does not parse.
+    SealedBodyMalformed { reason: &'static str },
+    /// A sealed body names a version or algorithm this library does not implement.
+    SealedBodyUnsupported { reason: String },
+    /// The AEAD (or HPKE decapsulation) rejected a sealed body: wrong key, other AAD, or tampering.
+    SealedBodyDecryptFailed,
+    /// An HPKE key is not an X25519 key of kem_id 0x0020 and 32 bytes.
+    SealedBodyKeyInvalid { reason: &'static str },
+    /// A request's associated data (method, path) is out of bounds.
+    RequestAadInvalid { field: &'static str, reason: &'static str },
+    /// The request id was already seen within the replay window.
+    RequestReplayed,
+    /// The request timestamp lies outside now ± the replay window.
+    RequestTimestampOutOfWindow { timestamp: i64, now: i64, window_secs: i64 },
+    /// The replay cache holds its capacity of request ids within the window.
+    RequestReplayCacheFull { capacity: usize },
+    /// A response chunk carries another counter than the next one expected.
+    ResponseChunkOutOfOrder { expected: u64, got: u64 },
+    /// A response chunk arrived after the final chunk.
+    ResponseChunkAfterFinal,
+    /// The response stream ended without its final chunk.
+    ResponseTruncated,
 }
 
 /// What is wrong with a claims encoding ([`Error::ClaimsMalformed`]).
@@ -877,6 +901,35 @@ impl Error {
             CocoonClaimsMismatch { claims, public_key } => format!(
                 "COCOON user claims {claims} are not the certificate's Ed25519 key {public_key}"
             ),
+            SealedBodyTooLarge { size, limit } => {
+                format!("sealed body of {size} bytes exceeds the limit of {limit} bytes")
+            }
+            SealedBodyMalformed { reason } => format!("malformed sealed body: {reason}"),
+            SealedBodyUnsupported { reason } => format!("unsupported sealed body: {reason}"),
+            SealedBodyDecryptFailed => {
+                "the sealed body does not decrypt (wrong key, other request metadata, or tampered)"
+                    .to_string()
+            }
+            SealedBodyKeyInvalid { reason } => format!("invalid HPKE key: {reason}"),
+            RequestAadInvalid { field, reason } => {
+                format!("request associated data {field}: {reason}")
+            }
+            RequestReplayed => "the request id was already used within the replay window".to_string(),
+            RequestTimestampOutOfWindow {
+                timestamp,
+                now,
+                window_secs,
+            } => format!(
+                "request timestamp {timestamp} is more than {window_secs} s from now ({now})"
+            ),
+            RequestReplayCacheFull { capacity } => {
+                format!("the replay cache holds its capacity of {capacity} request ids")
+            }
+            ResponseChunkOutOfOrder { expected, got } => {
+                format!("response chunk {got} arrived where chunk {expected} was expected")
+            }
+            ResponseChunkAfterFinal => "a response chunk arrived after the final chunk".to_string(),
+            ResponseTruncated => "the response stream ended without its final chunk".to_string(),
             #[allow(unreachable_patterns)]
             other => format!("{other:?}"),
         }

@@ -13,6 +13,7 @@
 //! - `sim` (feature `sim`, never in production builds): a simulated TEE issuing evidence in the
 //!   real formats under a test root that only a policy naming it accepts.
 
+pub mod bodies;
 pub mod claims;
 pub mod encoding;
 pub mod error;

@@ -1,0 +1,580 @@
+//! HPKE-sealed request and response bodies (issue #5, "Encrypted prompts through untrusted
+//! relays"): a client seals a request body to the enclave's attested HPKE key, the enclave answers
+//! with chunks sealed under a key exported from the same HPKE context. Wire format: docs/hpke.md.
+//!
+//! Suite: RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256) (0x0020), HKDF-SHA256 (0x0001),
+//! ChaCha20-Poly1305 (0x0003). Response chunks use ChaCha20-Poly1305 (ring) with a counter nonce.
+
+use std::collections::{BTreeSet, HashSet};
+
+use hpke::aead::{AeadCtxR, AeadCtxS, ChaCha20Poly1305};
+use hpke::kdf::HkdfSha256;
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+
+use crate::claims::HpkePublicKey;
+use crate::{Error, Result};
+
+/// The envelope version this library writes and reads.
+pub const VERSION: u8 = 1;
+/// DHKEM(X25519, HKDF-SHA256).
+pub const KEM_ID: u16 = 0x0020;
+/// HKDF-SHA256.
+pub const KDF_ID: u16 = 0x0001;
+/// ChaCha20-Poly1305.
+pub const AEAD_ID: u16 = 0x0003;
+/// The HPKE `info` of every request context.
+pub const INFO: &[u8] = b"cocoon request v1";
+/// The exporter context of the response key.
+pub const RESPONSE_EXPORT_CONTEXT: &[u8] = b"cocoon response v1";
+/// Length of the encapsulated key (X25519).
+pub const ENC_LEN: usize = 32;
+/// Envelope header: version, kem, kdf, aead ids and enc.
+pub const HEADER_LEN: usize = 1 + 2 + 2 + 2 + ENC_LEN;
+/// AEAD tag length.
+pub const TAG_LEN: usize = 16;
+/// Largest sealed request envelope accepted (8 MiB).
+pub const MAX_SEALED_REQUEST: usize = 8 * 1024 * 1024;
+/// Largest response chunk plaintext sealed or opened (1 MiB).
+pub const MAX_CHUNK_PLAINTEXT: usize = 1024 * 1024;
+/// Response chunk header: flag and counter.
+pub const CHUNK_HEADER_LEN: usize = 1 + 8;
+/// Largest sealed response chunk accepted.
+pub const MAX_SEALED_CHUNK: usize = CHUNK_HEADER_LEN + MAX_CHUNK_PLAINTEXT + TAG_LEN;
+/// Longest HTTP method in the AAD.
+pub const MAX_METHOD_LEN: usize = 16;
+/// Longest request path in the AAD.
+pub const MAX_PATH_LEN: usize = 4096;
+/// Flag of a data chunk.
+pub const CHUNK_DATA: u8 = 0x00;
+/// Flag of the final chunk.
+pub const CHUNK_FINAL: u8 = 0x01;
+
+/// What a request's ciphertext is bound to: a relay cannot move it to another route or replay
+/// it as new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestAad {
+    /// HTTP method, 1..=16 ASCII uppercase letters.
+    pub method: String,
+    /// Request path (with query), 1..=4096 visible ASCII bytes.
+    pub path: String,
+    /// Client-chosen random request id.
+    pub request_id: [u8; 16],
+    /// Client's unix time in seconds when sealing.
+    pub timestamp: i64,
+}
+
+impl RequestAad {
+    /// The AAD bytes for an envelope with this `header` (docs/hpke.md, "AAD").
+    fn encode(&self, header: &[u8]) -> Result<Vec<u8>> {
+        let method = self.method.as_bytes();
+        if method.is_empty() || method.len() > MAX_METHOD_LEN {
+            return Err(Error::RequestAadInvalid {
+                field: "method",
+                reason: "must be 1..=16 bytes",
+            });
+        }
+        if !method.iter().all(u8::is_ascii_uppercase) {
+            return Err(Error::RequestAadInvalid {
+                field: "method",
+                reason: "must be ASCII uppercase letters",
+            });
+        }
+        let path = self.path.as_bytes();
+        if path.is_empty() || path.len() > MAX_PATH_LEN {
+            return Err(Error::RequestAadInvalid {
+                field: "path",
+                reason: "must be 1..=4096 bytes",
+            });
+        }
+        if !path.iter().all(|b| (0x21..=0x7e).contains(b)) {
+            return Err(Error::RequestAadInvalid {
+                field: "path",
+                reason: "must be visible ASCII",
+            });
+        }
+        let method_len = u8::try_from(method.len()).map_err(|_| Error::RequestAadInvalid {
+            field: "method",
+            reason: "must be 1..=16 bytes",
+        })?;
+        let path_len = u16::try_from(path.len()).map_err(|_| Error::RequestAadInvalid {
+            field: "path",
+            reason: "must be 1..=4096 bytes",
+        })?;
+        let mut out = Vec::with_capacity(HEADER_LEN + 3 + MAX_METHOD_LEN + MAX_PATH_LEN + 24);
+        out.extend_from_slice(header);
+        out.push(method_len);
+        out.extend_from_slice(method);
+        out.extend_from_slice(&path_len.to_be_bytes());
+        out.extend_from_slice(path);
+        out.extend_from_slice(&self.request_id);
+        out.extend_from_slice(&self.timestamp.to_be_bytes());
+        Ok(out)
+    }
+}
+
+fn header(enc: &[u8]) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    h.push(VERSION);
+    h.extend_from_slice(&KEM_ID.to_be_bytes());
+    h.extend_from_slice(&KDF_ID.to_be_bytes());
+    h.extend_from_slice(&AEAD_ID.to_be_bytes());
+    h.extend_from_slice(enc);
+    h
+}
+
+fn recipient_key(recipient: &HpkePublicKey) -> Result<<X25519HkdfSha256 as hpke::Kem>::PublicKey> {
+    if recipient.kem_id() != KEM_ID {
+        return Err(Error::SealedBodyKeyInvalid {
+            reason: "kem_id is not 0x0020 (X25519-HKDF-SHA256)",
+        });
+    }
+    <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(recipient.key()).map_err(|_| {
+        Error::SealedBodyKeyInvalid {
+            reason: "not a 32-byte X25519 public key",
+        }
+    })
+}
+
+fn response_key(export: impl FnOnce(&mut [u8]) -> bool) -> Result<LessSafeKey> {
+    let mut secret = [0u8; 32];
+    if !export(&mut secret) {
+        return Err(Error::SealedBodyDecryptFailed);
+    }
+    let key = UnboundKey::new(&CHACHA20_POLY1305, &secret).map_err(|_| Error::SealedBodyDecryptFailed)?;
+    Ok(LessSafeKey::new(key))
+}
+
+fn chunk_nonce(counter: u64) -> Nonce {
+    let mut n = [0u8; 12];
+    for (d, s) in n.iter_mut().skip(4).zip(counter.to_be_bytes()) {
+        *d = s;
+    }
+    Nonce::assume_unique_for_key(n)
+}
+
+/// A sealed request envelope (docs/hpke.md, "Request envelope").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRequest(pub Vec<u8>);
+
+impl SealedRequest {
+    /// The envelope bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The client side: seals request bodies to an enclave's attested HPKE key.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RequestSealer;
+
+impl RequestSealer {
+    /// Seals `body` to `recipient` bound to `aad`; the returned opener decrypts the response.
+    pub fn seal_request(
+        recipient: &HpkePublicKey,
+        body: &[u8],
+        aad: &RequestAad,
+    ) -> Result<(SealedRequest, ResponseOpener)> {
+        let pk = recipient_key(recipient)?;
+        let (enc, ctx) = hpke::setup_sender::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
+            &OpModeS::Base,
+            &pk,
+            INFO,
+        )
+        .map_err(|_| Error::SealedBodyKeyInvalid {
+            reason: "encapsulation failed",
+        })?;
+        Self::finish_seal(enc, ctx, body, aad)
+    }
+
+    /// [`RequestSealer::seal_request`] with a caller's RNG for the ephemeral key (test vectors).
+    pub fn seal_request_with_rng(
+        recipient: &HpkePublicKey,
+        body: &[u8],
+        aad: &RequestAad,
+        rng: &mut impl hpke::rand_core::CryptoRng,
+    ) -> Result<(SealedRequest, ResponseOpener)> {
+        let pk = recipient_key(recipient)?;
+        let (enc, ctx) =
+            hpke::setup_sender_with_rng::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
+                &OpModeS::Base,
+                &pk,
+                INFO,
+                rng,
+            )
+            .map_err(|_| Error::SealedBodyKeyInvalid {
+                reason: "encapsulation failed",
+            })?;
+        Self::finish_seal(enc, ctx, body, aad)
+    }
+
+    fn finish_seal(
+        enc: <X25519HkdfSha256 as hpke::Kem>::EncappedKey,
+        mut ctx: AeadCtxS<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>,
+        body: &[u8],
+        aad: &RequestAad,
+    ) -> Result<(SealedRequest, ResponseOpener)> {
+        let limit = MAX_SEALED_REQUEST.saturating_sub(HEADER_LEN + TAG_LEN);
+        if body.len() > limit {
+            return Err(Error::SealedBodyTooLarge {
+                size: body.len(),
+                limit,
+            });
+        }
+        let head = header(&enc.to_bytes());
+        let aad_bytes = aad.encode(&head)?;
+        let ct = ctx
+            .seal(body, &aad_bytes)
+            .map_err(|_| Error::SealedBodyDecryptFailed)?;
+        let key = response_key(|out| ctx.export(RESPONSE_EXPORT_CONTEXT, out).is_ok())?;
+        let mut bytes = head;
+        bytes.extend_from_slice(&ct);
+        Ok((
+            SealedRequest(bytes),
+            ResponseOpener {
+                key,
+                next: 0,
+                finished: false,
+            },
+        ))
+    }
+}
+
+/// The enclave side: holds the HPKE private key and opens requests.
+pub struct RequestOpener {
+    sk: <X25519HkdfSha256 as hpke::Kem>::PrivateKey,
+    pk: HpkePublicKey,
+}
+
+impl std::fmt::Debug for RequestOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestOpener")
+            .field("public_key", &self.pk)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestOpener {
+    /// A fresh random key pair (the enclave's per-boot key).
+    pub fn generate() -> Result<Self> {
+        let (sk, pk) = X25519HkdfSha256::gen_keypair();
+        Self::from_pair(sk, &pk)
+    }
+
+    /// A key pair derived from `ikm` (RFC 9180 DeriveKeyPair): test vectors and sealed storage.
+    pub fn derive(ikm: &[u8]) -> Result<Self> {
+        let (sk, pk) = X25519HkdfSha256::derive_keypair(ikm);
+        Self::from_pair(sk, &pk)
+    }
+
+    /// From a 32-byte X25519 private key.
+    pub fn from_private_key(bytes: &[u8]) -> Result<Self> {
+        let sk = <X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(bytes).map_err(|_| {
+            Error::SealedBodyKeyInvalid {
+                reason: "not a 32-byte X25519 private key",
+            }
+        })?;
+        let pk = X25519HkdfSha256::sk_to_pk(&sk);
+        Self::from_pair(sk, &pk)
+    }
+
+    fn from_pair(
+        sk: <X25519HkdfSha256 as hpke::Kem>::PrivateKey,
+        pk: &<X25519HkdfSha256 as hpke::Kem>::PublicKey,
+    ) -> Result<Self> {
+        let pk = HpkePublicKey::new(KEM_ID, pk.to_bytes().to_vec())?;
+        Ok(Self { sk, pk })
+    }
+
+    /// The public key to publish in the claims.
+    pub fn public_key(&self) -> &HpkePublicKey {
+        &self.pk
+    }
+
+    /// Opens a sealed request bound to `aad`; `now` is the enclave's unix time in seconds.
+    pub fn open_request(
+        &self,
+        sealed: &[u8],
+        aad: &RequestAad,
+        now: i64,
+        replay: &mut ReplayCache,
+    ) -> Result<(Vec<u8>, ResponseSealer)> {
+        if sealed.len() > MAX_SEALED_REQUEST {
+            return Err(Error::SealedBodyTooLarge {
+                size: sealed.len(),
+                limit: MAX_SEALED_REQUEST,
+            });
+        }
+        let head = sealed.get(..HEADER_LEN).ok_or(Error::SealedBodyMalformed {
+            reason: "shorter than the envelope header",
+        })?;
+        let ct = sealed.get(HEADER_LEN..).unwrap_or_default();
+        let version = head.first().copied().unwrap_or_default();
+        if version != VERSION {
+            return Err(Error::SealedBodyUnsupported {
+                reason: format!("envelope version {version}"),
+            });
+        }
+        let id = |i: usize| {
+            let b = head.get(i..i.saturating_add(2)).unwrap_or_default();
+            u16::from_be_bytes([
+                b.first().copied().unwrap_or_default(),
+                b.get(1).copied().unwrap_or_default(),
+            ])
+        };
+        let (kem, kdf, aead) = (id(1), id(3), id(5));
+        if (kem, kdf, aead) != (KEM_ID, KDF_ID, AEAD_ID) {
+            return Err(Error::SealedBodyUnsupported {
+                reason: format!("suite kem {kem:#06x} kdf {kdf:#06x} aead {aead:#06x}"),
+            });
+        }
+        if ct.len() < TAG_LEN {
+            return Err(Error::SealedBodyMalformed {
+                reason: "ciphertext shorter than the AEAD tag",
+            });
+        }
+        let aad_bytes = aad.encode(head)?;
+        replay.check(aad, now)?;
+        let enc_bytes = head.get(7..).unwrap_or_default();
+        let enc = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(enc_bytes)
+            .map_err(|_| Error::SealedBodyDecryptFailed)?;
+        let mut ctx: AeadCtxR<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256> =
+            hpke::setup_receiver::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
+                &OpModeR::Base,
+                &self.sk,
+                &enc,
+                INFO,
+            )
+            .map_err(|_| Error::SealedBodyDecryptFailed)?;
+        let body = ctx
+            .open(ct, &aad_bytes)
+            .map_err(|_| Error::SealedBodyDecryptFailed)?;
+        let key = response_key(|out| ctx.export(RESPONSE_EXPORT_CONTEXT, out).is_ok())?;
+        replay.insert(aad, now)?;
+        Ok((
+            body,
+            ResponseSealer {
+                key,
+                next: 0,
+                finished: false,
+            },
+        ))
+    }
+}
+
+/// Request ids seen within the time window; bounded by `capacity`.
+#[derive(Debug)]
+pub struct ReplayCache {
+    capacity: usize,
+    window_secs: i64,
+    by_time: BTreeSet<(i64, [u8; 16])>,
+    ids: HashSet<[u8; 16]>,
+}
+
+impl ReplayCache {
+    /// A cache of at most `capacity` ids; timestamps must lie within now ± `window_secs`.
+    pub fn new(capacity: usize, window_secs: i64) -> Self {
+        Self {
+            capacity,
+            window_secs: window_secs.max(0),
+            by_time: BTreeSet::new(),
+            ids: HashSet::new(),
+        }
+    }
+
+    /// Ids currently remembered.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no id is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    fn evict(&mut self, now: i64) {
+        let oldest = now.saturating_sub(self.window_secs);
+        while let Some(&(ts, id)) = self.by_time.first() {
+            if ts >= oldest {
+                break;
+            }
+            self.by_time.remove(&(ts, id));
+            self.ids.remove(&id);
+        }
+    }
+
+    fn check(&mut self, aad: &RequestAad, now: i64) -> Result<()> {
+        let lo = now.saturating_sub(self.window_secs);
+        let hi = now.saturating_add(self.window_secs);
+        if aad.timestamp < lo || aad.timestamp > hi {
+            return Err(Error::RequestTimestampOutOfWindow {
+                timestamp: aad.timestamp,
+                now,
+                window_secs: self.window_secs,
+            });
+        }
+        self.evict(now);
+        if self.ids.contains(&aad.request_id) {
+            return Err(Error::RequestReplayed);
+        }
+        if self.ids.len() >= self.capacity {
+            return Err(Error::RequestReplayCacheFull {
+                capacity: self.capacity,
+            });
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, aad: &RequestAad, now: i64) -> Result<()> {
+        self.check(aad, now)?;
+        self.ids.insert(aad.request_id);
+        self.by_time.insert((aad.timestamp, aad.request_id));
+        Ok(())
+    }
+}
+
+fn seal_chunk_with(key: &LessSafeKey, counter: u64, flag: u8, plaintext: &[u8]) -> Result<Vec<u8>> {
+    if plaintext.len() > MAX_CHUNK_PLAINTEXT {
+        return Err(Error::SealedBodyTooLarge {
+            size: plaintext.len(),
+            limit: MAX_CHUNK_PLAINTEXT,
+        });
+    }
+    let mut out = Vec::with_capacity(CHUNK_HEADER_LEN + plaintext.len() + TAG_LEN);
+    out.push(flag);
+    out.extend_from_slice(&counter.to_be_bytes());
+    let mut buf = plaintext.to_vec();
+    key.seal_in_place_append_tag(chunk_nonce(counter), Aad::from(&out), &mut buf)
+        .map_err(|_| Error::SealedBodyTooLarge {
+            size: plaintext.len(),
+            limit: MAX_CHUNK_PLAINTEXT,
+        })?;
+    out.extend_from_slice(&buf);
+    Ok(out)
+}
+
+/// The enclave side of a response: seals chunks in order, then a final chunk.
+pub struct ResponseSealer {
+    key: LessSafeKey,
+    next: u64,
+    finished: bool,
+}
+
+impl std::fmt::Debug for ResponseSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseSealer")
+            .field("next", &self.next)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponseSealer {
+    /// Seals the next data chunk (one SSE event, or a whole non-streamed body).
+    pub fn seal_chunk(&mut self, plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.seal(CHUNK_DATA, plaintext)
+    }
+
+    /// Seals the final chunk (may carry data); no chunk may follow.
+    pub fn seal_final(&mut self, plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.seal(CHUNK_FINAL, plaintext)
+    }
+
+    fn seal(&mut self, flag: u8, plaintext: &[u8]) -> Result<Vec<u8>> {
+        if self.finished {
+            return Err(Error::ResponseChunkAfterFinal);
+        }
+        let counter = self.next;
+        self.next = counter.checked_add(1).ok_or(Error::ResponseChunkOutOfOrder {
+            expected: counter,
+            got: counter,
+        })?;
+        let chunk = seal_chunk_with(&self.key, counter, flag, plaintext)?;
+        self.finished = flag == CHUNK_FINAL;
+        Ok(chunk)
+    }
+}
+
+/// The client side of a response: opens chunks in order and detects truncation.
+pub struct ResponseOpener {
+    key: LessSafeKey,
+    next: u64,
+    finished: bool,
+}
+
+impl std::fmt::Debug for ResponseOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseOpener")
+            .field("next", &self.next)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponseOpener {
+    /// Opens the next chunk; data of the final chunk is returned too.
+    pub fn open_chunk(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
+        if chunk.len() > MAX_SEALED_CHUNK {
+            return Err(Error::SealedBodyTooLarge {
+                size: chunk.len(),
+                limit: MAX_SEALED_CHUNK,
+            });
+        }
+        if self.finished {
+            return Err(Error::ResponseChunkAfterFinal);
+        }
+        let head = chunk.get(..CHUNK_HEADER_LEN).ok_or(Error::SealedBodyMalformed {
+            reason: "shorter than the chunk header",
+        })?;
+        let ct = chunk.get(CHUNK_HEADER_LEN..).unwrap_or_default();
+        if ct.len() < TAG_LEN {
+            return Err(Error::SealedBodyMalformed {
+                reason: "chunk shorter than the AEAD tag",
+            });
+        }
+        let flag = head.first().copied().unwrap_or_default();
+        if flag != CHUNK_DATA && flag != CHUNK_FINAL {
+            return Err(Error::SealedBodyMalformed {
+                reason: "unknown chunk flag",
+            });
+        }
+        let mut c = [0u8; 8];
+        for (d, s) in c.iter_mut().zip(head.iter().skip(1)) {
+            *d = *s;
+        }
+        let counter = u64::from_be_bytes(c);
+        if counter != self.next {
+            return Err(Error::ResponseChunkOutOfOrder {
+                expected: self.next,
+                got: counter,
+            });
+        }
+        let mut buf = ct.to_vec();
+        let plain = self
+            .key
+            .open_in_place(chunk_nonce(counter), Aad::from(head), &mut buf)
+            .map_err(|_| Error::SealedBodyDecryptFailed)?;
+        let plain = plain.to_vec();
+        self.next = counter.checked_add(1).ok_or(Error::ResponseChunkOutOfOrder {
+            expected: counter,
+            got: counter,
+        })?;
+        self.finished = flag == CHUNK_FINAL;
+        Ok(plain)
+    }
+
+    /// Whether the final chunk was opened.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Call when the stream ends: [`Error::ResponseTruncated`] unless the final chunk arrived.
+    pub fn finish(&self) -> Result<()> {
+        if self.finished {
+            Ok(())
+        } else {
+            Err(Error::ResponseTruncated)
+        }
+    }
+}
