@@ -475,25 +475,46 @@ pub enum Error {
         public_key: String,
     },
     /// An HPKE-sealed body (`bodies` module) is larger than accepted.
-    SealedBodyTooLarge { size: usize, limit: usize },
+    SealedBodyTooLarge {
+        size: usize,
+        limit: usize,
+    },
     /// An HPKE-sealed body (request envelope or response chunk) does not parse.
-    SealedBodyMalformed { reason: &'static str },
+    SealedBodyMalformed {
+        reason: &'static str,
+    },
     /// A sealed body names a version or algorithm this library does not implement.
-    SealedBodyUnsupported { reason: String },
+    SealedBodyUnsupported {
+        reason: String,
+    },
     /// The AEAD (or HPKE decapsulation) rejected a sealed body: wrong key, other AAD, or tampering.
     SealedBodyDecryptFailed,
     /// An HPKE key is not an X25519 key of kem_id 0x0020 and 32 bytes.
-    SealedBodyKeyInvalid { reason: &'static str },
+    SealedBodyKeyInvalid {
+        reason: &'static str,
+    },
     /// A request's associated data (method, path) is out of bounds.
-    RequestAadInvalid { field: &'static str, reason: &'static str },
+    RequestAadInvalid {
+        field: &'static str,
+        reason: &'static str,
+    },
     /// The request id was already seen within the replay window.
     RequestReplayed,
     /// The request timestamp lies outside now ± the replay window.
-    RequestTimestampOutOfWindow { timestamp: i64, now: i64, window_secs: i64 },
+    RequestTimestampOutOfWindow {
+        timestamp: i64,
+        now: i64,
+        window_secs: i64,
+    },
     /// The replay cache holds its capacity of request ids within the window.
-    RequestReplayCacheFull { capacity: usize },
+    RequestReplayCacheFull {
+        capacity: usize,
+    },
     /// A response chunk carries another counter than the next one expected.
-    ResponseChunkOutOfOrder { expected: u64, got: u64 },
+    ResponseChunkOutOfOrder {
+        expected: u64,
+        got: u64,
+    },
     /// A response chunk arrived after the final chunk.
     ResponseChunkAfterFinal,
     /// The response stream ended without its final chunk.
