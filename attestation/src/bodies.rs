@@ -440,7 +440,9 @@ fn seal_chunk_with(key: &LessSafeKey, counter: u64, flag: u8, plaintext: &[u8]) 
             limit: MAX_CHUNK_PLAINTEXT,
         });
     }
-    let mut out = Vec::with_capacity(CHUNK_HEADER_LEN + plaintext.len() + TAG_LEN);
+    let mut out = Vec::with_capacity(
+        MAX_SEALED_CHUNK.min(plaintext.len().saturating_add(CHUNK_HEADER_LEN + TAG_LEN)),
+    );
     out.push(flag);
     out.extend_from_slice(&counter.to_be_bytes());
     let mut buf = plaintext.to_vec();
