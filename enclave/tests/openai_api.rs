@@ -763,6 +763,12 @@ async fn metrics_count_requests_tokens_and_latencies() {
         assert_eq!(reply.status, StatusCode::OK);
     }
     let _ = get(&mut conn, "/v1/models").await;
+    // A sequence's last event reaches the client before the scheduler updates its gauge.
+    let engine = Arc::clone(api.engine());
+    eventually("the active-sequences gauge to drop to 0", || {
+        engine.stats().active_sequences == 0
+    })
+    .await;
     let reply = get(&mut conn, "/metrics").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
