@@ -424,6 +424,27 @@ impl Claims {
         }
     }
 
+    /// The claims as JSON, the one form every report and API shows: byte fields in hex,
+    /// times in unix seconds.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "platform": self.platform.as_str(),
+            "tls_spki_sha256": hex::encode(self.tls_spki_sha256),
+            "hpke_public_key": self.hpke_public_key.as_ref().map(|k| serde_json::json!({
+                "kem_id": k.kem_id(),
+                "key": hex::encode(k.key()),
+            })),
+            "model": {
+                "blake3": hex::encode(self.model.blake3),
+                "dm_verity_root": self.model.dm_verity_root.map(hex::encode),
+            },
+            "config_digest": hex::encode(self.config_digest),
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "nonce": self.nonce.as_ref().map(|n| hex::encode(n.as_bytes())),
+        })
+    }
+
     /// Checks that the claims carry exactly the nonce the verifier sent.
     pub fn check_nonce(&self, expected: &[u8]) -> Result<()> {
         match &self.nonce {

@@ -111,37 +111,17 @@ pub async fn identity(request: Request<Incoming>) -> Response<ResponseBody> {
         );
     };
     let body = json!({
-        "claims": claims_json(info.identity.claims()),
+        "claims": info.identity.claims().to_json(),
         "certificate_spki_sha256": hex::encode(info.identity.spki_sha256()),
         "peer": info.peer.as_deref().map(peer_json),
     });
     json_response(StatusCode::OK, body.to_string().into_bytes())
 }
 
-/// Claims as JSON: byte fields in hex, times in unix seconds.
-pub fn claims_json(claims: &Claims) -> Value {
-    json!({
-        "platform": claims.platform.as_str(),
-        "tls_spki_sha256": hex::encode(claims.tls_spki_sha256),
-        "hpke_public_key": claims.hpke_public_key.as_ref().map(|k| json!({
-            "kem_id": k.kem_id(),
-            "key": hex::encode(k.key()),
-        })),
-        "model": {
-            "blake3": hex::encode(claims.model.blake3),
-            "dm_verity_root": claims.model.dm_verity_root.map(hex::encode),
-        },
-        "config_digest": hex::encode(claims.config_digest),
-        "created_at": claims.created_at,
-        "expires_at": claims.expires_at,
-        "nonce": claims.nonce.as_ref().map(|n| hex::encode(n.as_bytes())),
-    })
-}
-
 /// A verified peer as JSON.
 pub fn peer_json(peer: &VerifiedPeer) -> Value {
     json!({
-        "claims": peer.claims.as_ref().map(claims_json),
+        "claims": peer.claims.as_ref().map(Claims::to_json),
         "spki_sha256": hex::encode(peer.spki_sha256),
         "measurements": peer.measurements,
         "platform": peer.platform.as_str(),

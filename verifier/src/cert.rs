@@ -142,7 +142,7 @@ impl IdentityReport {
                 .map(|e| json!({"kind": e.kind, "message": e.message}))
                 .collect(),
             measurements: peer.map(|p| p.measurements.clone()).unwrap_or_default(),
-            claims: self.claims().map(claims_json),
+            claims: self.claims().map(Claims::to_json),
             claims_verified: self.peer.as_ref().is_some_and(|p| p.claims.is_some()),
             format: peer.map(|p| format_name(p.kind)),
             user_claims: peer.and_then(|p| p.user_claims.as_ref().map(hex::encode)),
@@ -276,26 +276,6 @@ fn write_claims(out: &mut String, claims: &Claims) {
     if let Some(nonce) = &claims.nonce {
         line("nonce", hex::encode(nonce.as_bytes()));
     }
-}
-
-/// Claims as JSON: byte fields in hex, times in unix seconds.
-pub fn claims_json(claims: &Claims) -> Value {
-    json!({
-        "platform": claims.platform.as_str(),
-        "tls_spki_sha256": hex::encode(claims.tls_spki_sha256),
-        "hpke_public_key": claims.hpke_public_key.as_ref().map(|k| json!({
-            "kem_id": k.kem_id(),
-            "key": hex::encode(k.key()),
-        })),
-        "model": {
-            "blake3": hex::encode(claims.model.blake3),
-            "dm_verity_root": claims.model.dm_verity_root.map(hex::encode),
-        },
-        "config_digest": hex::encode(claims.config_digest),
-        "created_at": claims.created_at,
-        "expires_at": claims.expires_at,
-        "nonce": claims.nonce.as_ref().map(|n| hex::encode(n.as_bytes())),
-    })
 }
 
 #[derive(Serialize)]
