@@ -356,6 +356,19 @@ impl AttestedConnection {
         Ok((response.status(), response.into_body()))
     }
 
+    /// Sets `Host` to the address this connection was made to, unless the request has one.
+    fn set_host<B>(&self, request: &mut Request<B>) -> Result<()> {
+        if !request.headers().contains_key(HOST) {
+            let host =
+                http::HeaderValue::from_str(&self.authority).map_err(|e| ClientError::Address {
+                    addr: self.authority.clone(),
+                    reason: e.to_string(),
+                })?;
+            request.headers_mut().insert(HOST, host);
+        }
+        Ok(())
+    }
+
     /// Sends `request` over this connection (HTTP/1.1, kept alive; `Host` is set when absent)
     /// and reads the whole response, the body at most the response cap.
     pub async fn request(&mut self, request: Request<Full<Bytes>>) -> Result<Response<Bytes>> {
@@ -367,14 +380,7 @@ impl AttestedConnection {
         mut request: Request<Full<Bytes>>,
         limit: usize,
     ) -> Result<Response<Bytes>> {
-        if !request.headers().contains_key(HOST) {
-            let host =
-                http::HeaderValue::from_str(&self.authority).map_err(|e| ClientError::Address {
-                    addr: self.authority.clone(),
-                    reason: e.to_string(),
-                })?;
-            request.headers_mut().insert(HOST, host);
-        }
+        self.set_host(&mut request)?;
         let timeout = self.timeouts.request;
         let io = TokioIo::new(&mut self.stream);
         within(timeout, "HTTP request", async move {
@@ -428,14 +434,7 @@ impl AttestedConnection {
     where
         F: FnMut(&[u8]) -> Result<()>,
     {
-        if !request.headers().contains_key(HOST) {
-            let host =
-                http::HeaderValue::from_str(&self.authority).map_err(|e| ClientError::Address {
-                    addr: self.authority.clone(),
-                    reason: e.to_string(),
-                })?;
-            request.headers_mut().insert(HOST, host);
-        }
+        self.set_host(&mut request)?;
         let timeout = self.timeouts.request;
         let limit = self.max_response_bytes;
         let io = TokioIo::new(&mut self.stream);
