@@ -517,3 +517,66 @@ fn shared_cache_does_not_serve_a_result_to_a_verifier_with_a_shorter_lifetime_li
         })
     ));
 }
+
+// ------------------------------------------------------------------ detached (relayed) verification
+
+#[test]
+fn detached_attestation_with_the_sent_nonce_verifies_without_a_certificate() {
+    let e = tdx_enclave();
+    let response = fresh_tdx(&e.claims, b"relay-nonce", SimTdReport::default());
+    let response = FreshAttestation::from_json(&response.to_json()).unwrap();
+    let peer = verifier()
+        .verify_detached(&response, b"relay-nonce", SIM_NOW + 10)
+        .unwrap();
+    assert_eq!(peer.kind, CertificateKind::Detached);
+    assert_eq!(peer.spki_sha256, e.claims.tls_spki_sha256);
+    assert!(peer.measurements.contains_key("mrtd"));
+    assert!(peer.valid_until < e.claims.expires_at);
+}
+
+#[test]
+fn detached_attestation_for_another_nonce_or_without_one_is_refused() {
+    let e = tdx_enclave();
+    let v = verifier();
+    let answered = fresh_tdx(&e.claims, b"old", SimTdReport::default());
+    assert!(matches!(
+        v.verify_detached(&answered, b"new", SIM_NOW),
+        Err(Error::NonceMismatch)
+    ));
+    let stale = FreshAttestation {
+        evidence: tdx_evidence(&e.claims),
+        claims: e.claims.to_bytes(),
+    };
+    assert!(matches!(
+        v.verify_detached(&stale, b"new", SIM_NOW),
+        Err(Error::NonceMismatch)
+    ));
+}
+
+#[test]
+fn detached_attestation_whose_evidence_does_not_bind_its_claims_is_refused() {
+    let e = tdx_enclave();
+    let mut response = fresh_tdx(&e.claims, b"n", SimTdReport::default());
+    let mut other = e.claims.clone();
+    other.model.blake3 = [0x33; 32];
+    other.nonce = Some(Nonce::new(b"n".to_vec()).unwrap());
+    response.claims = other.to_bytes();
+    assert!(matches!(
+        verifier().verify_detached(&response, b"n", SIM_NOW),
+        Err(Error::ReportDataMismatch { .. })
+    ));
+}
+
+#[test]
+fn detached_attestation_is_held_to_the_policy() {
+    let e = tdx_enclave();
+    let response = fresh_tdx(&e.claims, b"n", SimTdReport::default());
+    let strict = verifier_with(policy(&format!(
+        "[claims]\nmodel_blake3 = [\"{}\"]\n",
+        "ab".repeat(32)
+    )));
+    assert!(matches!(
+        strict.verify_detached(&response, b"n", SIM_NOW),
+        Err(Error::PolicyRejected { .. })
+    ));
+}

@@ -303,6 +303,7 @@ fn format_name(kind: CertificateKind) -> &'static str {
     match kind {
         CertificateKind::Ours => "ours",
         CertificateKind::Cocoon => "cocoon",
+        CertificateKind::Detached => "detached",
     }
 }
 

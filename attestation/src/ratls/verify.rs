@@ -156,6 +156,10 @@ pub enum CertificateKind {
     Cocoon,
     /// Ours (`docs/ratls.md`).
     Ours,
+    /// No certificate: our evidence and claims verified outside any TLS handshake
+    /// ([`RaTlsVerifier::verify_detached`]), e.g. fetched through a relay that terminates TLS.
+    /// Nothing binds the channel to the enclave; only the claims' HPKE key reaches it.
+    Detached,
 }
 
 /// The outcome of a successful verification: what the evidence, bound to the certificate's
@@ -868,6 +872,52 @@ impl RaTlsVerifier {
             not_after: peer.not_after,
             valid_from: peer.valid_from.max(evidence_from),
             valid_until: peer.valid_until.min(evidence_until),
+            claims: Some(claims),
+        }))
+    }
+}
+
+impl RaTlsVerifier {
+    /// Verifies a fresh attestation on its own, without a TLS peer: for clients that reach
+    /// the enclave through a relay that terminates TLS (`docs/hpke.md`). The evidence is
+    /// authentic and accepted by the policy, its REPORT_DATA binds `response.claims`, those
+    /// claims carry `nonce` and are within their validity window at `now`. The result's
+    /// `spki_sha256` is the claims' TLS key hash (no certificate was seen), its window the
+    /// claims' and the evidence's intersected.
+    ///
+    /// Such a peer authenticates only what the claims name: the caller must seal request
+    /// bodies to the claims' HPKE key, since the channel itself reaches whoever answered.
+    pub fn verify_detached(
+        &self,
+        response: &FreshAttestation,
+        nonce: &[u8],
+        now: i64,
+    ) -> Result<Arc<VerifiedPeer>> {
+        let claims = Claims::from_bytes(&response.claims)?;
+        let verified = self.verify_evidence(&response.evidence, now)?;
+        if verified.root() == TrustRoot::Simulated && !self.policy.allow_simulated() {
+            return Err(Error::SimulatedEvidenceNotAllowed);
+        }
+        verified.check_claims(&claims, now, Some(nonce))?;
+        verified.evaluate(&self.policy, Some(&claims))?;
+        let (tcb_status, advisory_ids) = verified.tcb();
+        let (evidence_from, evidence_until) = verified.window();
+        let claims_until = claims.expires_at.saturating_sub(1);
+        Ok(Arc::new(VerifiedPeer {
+            kind: super::CertificateKind::Detached,
+            platform: verified.platform(),
+            simulated: verified.root() == TrustRoot::Simulated,
+            tcb_status,
+            advisory_ids,
+            measurements: verified.measurements(),
+            report_data: verified.report_data(),
+            spki_sha256: claims.tls_spki_sha256,
+            evidence_sha256: sha256(&[&response.evidence.evidence]),
+            user_claims: None,
+            not_before: claims.created_at,
+            not_after: claims.expires_at,
+            valid_from: claims.created_at.max(evidence_from),
+            valid_until: claims_until.min(evidence_until),
             claims: Some(claims),
         }))
     }
