@@ -15,10 +15,10 @@
 //!   [`CollateralSource`], SEV-SNP through its VCEK chain), the binding (REPORT_DATA =
 //!   SHA-512(tag ‖ claims), claims name the certificate's key), the times and the policy, and
 //!   caches the result ([`VerifiedPeer`]).
-//! - [`RaTlsVerifier::verify_detached`] checks the same response with no TLS peer (through a
-//!   relay that terminates TLS; only the claims' HPKE key then reaches the enclave).
 //! - [`RaTlsVerifier::verify_fresh`] checks a [`FreshAttestation`] (new evidence for the same
 //!   claims plus the client's nonce) against a peer verified before.
+//! - [`RaTlsVerifier::verify_detached`] checks such a response with no TLS peer (through a
+//!   relay that terminates TLS; only the claims' HPKE key then reaches the enclave).
 //! - [`rustls`](self::rustls) module: certificate verifiers for rustls 0.23 (TLS 1.3 only, no
 //!   resumption) and ready-made client/server configurations.
 
