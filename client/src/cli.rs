@@ -1,6 +1,8 @@
 //! The `cocoon` command line: `attest` verifies an enclave over RA-TLS and prints its verified
-//! identity; `chat` verifies it the same way and only then sends one chat completion, printing
-//! the answer as it streams.
+//! identity; `chat` verifies it the same way and only then sends one chat completion (its body
+//! sealed to the enclave's HPKE key when the claims advertise one), printing the answer as it
+//! streams; `gateway` serves a plain-HTTP OpenAI API on loopback that forwards to a verified
+//! enclave (`crate::gateway`).
 //!
 //! Exit status: 0 verified (and, for `chat`, answered), 1 refused (the attestation check that
 //! failed is printed) or the enclave answered an error, 2 bad input (arguments, files, address,
@@ -12,14 +14,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 use cocoon_attestation::policy::Policy;
 use cocoon_attestation::ratls::{RaTlsVerifier, StaticCollateral, VerifiedPeer, VerifierConfig};
 use cocoon_attestation::tdx::Collateral;
-use http::{Method, Request};
-use http_body_util::Full;
 
+use crate::gateway::{
+    code_of, Gateway, GatewayConfig, Upstream, DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+};
+use crate::sealed::{Outgoing, Sealing};
 use crate::{
     fresh_attestation_random, AttestedConnection, ClientError, Connector, SseDataLines, Timeouts,
 };
@@ -63,6 +67,14 @@ enum Command {
     Chat {
         #[command(flatten)]
         common: Common,
+        /// While the enclave's model is still loading (/health 503), wait up to this many
+        /// seconds before sending.
+        #[arg(long, default_value_t = 300)]
+        wait_ready: u64,
+        /// Send the prompt in plaintext inside RA-TLS even when the enclave offers an HPKE
+        /// key (sealed by default).
+        #[arg(long)]
+        no_seal: bool,
         /// A system message before the prompt.
         #[arg(long)]
         system: Option<String>,
@@ -73,21 +85,45 @@ enum Command {
         /// The user's message.
         prompt: String,
     },
+    /// Serve a plain-HTTP OpenAI API on loopback that forwards every request to the enclave
+    /// after verifying it (on each new upstream connection); point OpenAI SDKs at
+    /// http://LISTEN/v1.
+    Gateway {
+        /// Where local clients connect (loopback only, unless
+        /// --danger-listen-non-loopback); port 0 picks a free port.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The enclave: https://HOST:PORT (RA-TLS) or http://HOST:PORT (a relay that
+        /// terminates TLS: verified by a detached attestation, bodies always sealed).
+        #[arg(long)]
+        upstream: String,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Sent upstream as `Authorization: Bearer KEY` (replacing the local client's).
+        #[arg(long, env = "COCOON_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Seconds allowed for connecting and the handshake.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Seconds allowed for one whole request, streamed answer included.
+        #[arg(long, default_value_t = 900)]
+        request_timeout: u64,
+        /// Serve on a non-loopback address: prompts then cross the network in plaintext
+        /// before they reach the gateway.
+        #[arg(long)]
+        danger_listen_non_loopback: bool,
+    },
 }
 
+/// What the enclave is verified against.
 #[derive(Debug, Args)]
-struct Common {
-    /// The enclave: HOST:PORT or https://HOST:PORT.
-    addr: String,
+struct TrustArgs {
     /// The attestation policy (TOML).
     #[arg(long)]
     policy: PathBuf,
     /// Collateral JSON for TDX evidence (dcap-qvl QuoteCollateralV3 layout).
     #[arg(long)]
     collateral: Option<PathBuf>,
-    /// Seconds allowed for connecting, the handshake, and each request.
-    #[arg(long, default_value_t = 30)]
-    timeout: u64,
     /// Also trust the simulated TEE's test roots (builds with feature `sim` only); without
     /// --collateral, TDX evidence is checked with the simulated collateral.
     #[cfg(feature = "sim")]
@@ -95,7 +131,7 @@ struct Common {
     trust_simulated_root: bool,
 }
 
-impl Common {
+impl TrustArgs {
     #[cfg(feature = "sim")]
     fn trust_simulated(&self) -> bool {
         self.trust_simulated_root
@@ -104,6 +140,23 @@ impl Common {
     #[cfg(not(feature = "sim"))]
     fn trust_simulated(&self) -> bool {
         false
+    }
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// The enclave: HOST:PORT or https://HOST:PORT.
+    addr: String,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// Seconds allowed for connecting, the handshake, and each request.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+}
+
+impl Common {
+    fn trust_simulated(&self) -> bool {
+        self.trust.trust_simulated()
     }
 }
 
@@ -132,7 +185,11 @@ fn refused(message: impl Into<String>) -> Stop {
 /// input (address, network, timeouts).
 fn stop_for(error: ClientError) -> Stop {
     match error {
-        ClientError::Attestation(_) | ClientError::Tls(_) => refused(format!("refused: {error}")),
+        ClientError::Attestation(_)
+        | ClientError::Tls(_)
+        | ClientError::HpkeKeyMissing
+        | ClientError::Sealed(_)
+        | ClientError::SealedResponseMissing { .. } => refused(format!("refused: {error}")),
         other => bad(other.to_string()),
     }
 }
@@ -161,7 +218,8 @@ where
             return code;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {
@@ -171,6 +229,9 @@ where
             return EXIT_BAD_INPUT;
         }
     };
+    if matches!(cli.command, Command::Gateway { .. }) {
+        init_logging();
+    }
     match runtime.block_on(execute(cli.command, out)) {
         Ok(()) => EXIT_VERIFIED,
         Err(stop) => {
@@ -204,6 +265,8 @@ async fn execute(command: Command, out: &mut dyn Write) -> Result<(), Stop> {
         }
         Command::Chat {
             common,
+            wait_ready,
+            no_seal,
             system,
             max_tokens,
             temperature,
@@ -221,8 +284,165 @@ async fn execute(command: Command, out: &mut dyn Write) -> Result<(), Stop> {
                 "temperature": temperature,
                 "stream": true,
             });
-            chat(&mut conn, body, out).await
+            wait_until_ready(&mut conn, Duration::from_secs(wait_ready)).await?;
+            let sealing = if no_seal { Sealing::Off } else { Sealing::Auto };
+            chat(&mut conn, body, sealing, out).await
         }
+        Command::Gateway {
+            listen,
+            upstream,
+            trust,
+            api_key,
+            timeout,
+            request_timeout,
+            danger_listen_non_loopback,
+        } => {
+            gateway(
+                GatewayArgs {
+                    listen,
+                    upstream,
+                    api_key,
+                    timeout,
+                    request_timeout,
+                    danger_listen_non_loopback,
+                },
+                &trust,
+                out,
+            )
+            .await
+        }
+    }
+}
+
+/// Logs to stderr: `info` unless `RUST_LOG` says otherwise; request bodies are never logged.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+struct GatewayArgs {
+    listen: std::net::SocketAddr,
+    upstream: String,
+    api_key: Option<String>,
+    timeout: u64,
+    request_timeout: u64,
+    danger_listen_non_loopback: bool,
+}
+
+async fn gateway(args: GatewayArgs, trust: &TrustArgs, out: &mut dyn Write) -> Result<(), Stop> {
+    let upstream = Upstream::parse(&args.upstream).map_err(bad)?;
+    if !args.listen.ip().is_loopback() && !args.danger_listen_non_loopback {
+        return Err(bad(format!(
+            "--listen {}: the gateway speaks plain HTTP and serves loopback addresses only \
+             (127.0.0.1 / [::1]); --danger-listen-non-loopback overrides this",
+            args.listen
+        )));
+    }
+    let verifier = build_verifier(trust)?;
+    let step = Duration::from_secs(args.timeout);
+    let connector = Connector::new(verifier, None).map_err(|e| bad(e.to_string()))?;
+    let gateway = Gateway::new(GatewayConfig {
+        upstream: upstream.clone(),
+        connector,
+        api_key: args.api_key,
+        timeouts: Timeouts {
+            connect: step,
+            handshake: step,
+            request: Duration::from_secs(args.request_timeout),
+        },
+        trust_simulated: trust.trust_simulated(),
+        sealing: Sealing::Auto,
+        max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| bad(format!("--listen {}: {e}", args.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| bad(format!("--listen {}: {e}", args.listen)))?;
+    let mode = match &upstream {
+        Upstream::RaTls(_) => "RA-TLS, bodies sealed when the enclave offers an HPKE key",
+        Upstream::Relayed(_) => "through a relay: detached attestation, every body sealed",
+    };
+    let _ = writeln!(
+        out,
+        "cocoon gateway: listening on http://{local}/v1 -> {} ({mode})",
+        upstream.addr()
+    );
+    let _ = out.flush();
+    // Verify once now so a wrong policy shows at start; requests are refused the same way
+    // (and nothing is sent) until the enclave or the policy changes.
+    match gateway.connect().await {
+        Ok(conn) => {
+            let peer = conn.peer();
+            tracing::info!(
+                platform = peer.platform.as_str(),
+                simulated = peer.simulated,
+                hpke = conn.hpke_key().is_some(),
+                "upstream verified"
+            );
+        }
+        Err(e) => tracing::warn!(reason = %e, code = code_of(&e), "upstream not verified; requests are refused until it is"),
+    }
+    let serve = crate::gateway::serve(listener, gateway);
+    tokio::select! {
+        result = serve => result.map_err(|e| bad(format!("serving: {e}"))),
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Polls `/health` while it answers 503 (the model is loading), up to `patience`.
+async fn wait_until_ready(conn: &mut AttestedConnection, patience: Duration) -> Result<(), Stop> {
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        let (status, body) = conn.get("/health").await.map_err(stop_for)?;
+        if status != http::StatusCode::SERVICE_UNAVAILABLE {
+            return Ok(());
+        }
+        if started.elapsed() >= patience {
+            return Err(refused(format!(
+                "the enclave was not ready within {patience:?}: {}",
+                String::from_utf8_lossy(&body).chars().take(300).collect::<String>()
+            )));
+        }
+        if !told {
+            eprintln!("cocoon: the enclave is loading its model; waiting…");
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -230,7 +450,7 @@ async fn execute(command: Command, out: &mut dyn Write) -> Result<(), Stop> {
 /// before this returns.
 async fn verified_connection(common: &Common) -> Result<AttestedConnection, Stop> {
     let addr = normalize_addr(&common.addr)?;
-    let verifier = build_verifier(common)?;
+    let verifier = build_verifier(&common.trust)?;
     let timeout = Duration::from_secs(common.timeout);
     let timeouts = Timeouts {
         connect: timeout,
@@ -269,7 +489,7 @@ fn normalize_addr(addr: &str) -> Result<String, Stop> {
     Ok(rest.to_owned())
 }
 
-fn build_verifier(common: &Common) -> Result<Arc<RaTlsVerifier>, Stop> {
+fn build_verifier(common: &TrustArgs) -> Result<Arc<RaTlsVerifier>, Stop> {
     let policy = load_policy(&common.policy)?;
     let collateral = match &common.collateral {
         Some(path) => Some(load_collateral(path)?),
@@ -410,59 +630,79 @@ fn identity_text(peer: &VerifiedPeer, fresh: bool) -> String {
     s
 }
 
-/// POSTs the streaming completion and prints each content delta as it arrives.
+/// POSTs the streaming completion (sealed under `sealing`) and prints each content delta as
+/// it arrives.
 async fn chat(
     conn: &mut AttestedConnection,
     body: serde_json::Value,
+    sealing: Sealing,
     out: &mut dyn Write,
 ) -> Result<(), Stop> {
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri("/v1/chat/completions")
-        .header("content-type", "application/json")
-        .header("accept", "text/event-stream")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| bad(format!("building the request: {e}")))?;
+    let mut outgoing = Outgoing::post_json("/v1/chat/completions", body.to_string());
+    outgoing.headers.insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
     conn.set_max_response_bytes(MAX_ANSWER_BYTES);
     let mut lines = SseDataLines::new(MAX_SSE_LINE);
     let mut failed = None;
     let mut done = false;
-    conn.request_streaming(request, |chunk| {
-        for data in lines.push(chunk)? {
-            if data == "[DONE]" {
-                done = true;
-                continue;
+    let error_status = std::cell::Cell::new(None);
+    let mut error_body = Vec::new();
+    conn.send(
+        outgoing,
+        sealing,
+        |head| {
+            if !head.status.is_success() {
+                error_status.set(Some(head.status.as_u16()));
             }
-            let event: serde_json::Value = match serde_json::from_str(&data) {
-                Ok(v) => v,
-                Err(e) => {
-                    failed = Some(format!("bad event from the enclave ({e}): {data}"));
+            Ok(())
+        },
+        |chunk| {
+            if error_status.get().is_some() {
+                if error_body.len() < 4096 {
+                    error_body.extend_from_slice(&chunk);
+                }
+                return Ok(());
+            }
+            for data in lines.push(&chunk)? {
+                if data == "[DONE]" {
+                    done = true;
                     continue;
                 }
-            };
-            if let Some(message) = event.pointer("/error/message").and_then(|m| m.as_str()) {
-                failed = Some(format!("the enclave reported an error: {message}"));
+                let event: serde_json::Value = match serde_json::from_str(&data) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        failed = Some(format!("bad event from the enclave ({e}): {data}"));
+                        continue;
+                    }
+                };
+                if let Some(message) = event.pointer("/error/message").and_then(|m| m.as_str())
+                {
+                    failed = Some(format!("the enclave reported an error: {message}"));
+                }
+                let deltas = event
+                    .get("choices")
+                    .and_then(|c| c.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.pointer("/delta/content").and_then(|t| t.as_str()));
+                for text in deltas {
+                    let _ = out.write_all(text.as_bytes());
+                    let _ = out.flush();
+                }
             }
-            let deltas = event
-                .get("choices")
-                .and_then(|c| c.as_array())
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.pointer("/delta/content").and_then(|t| t.as_str()));
-            for text in deltas {
-                let _ = out.write_all(text.as_bytes());
-                let _ = out.flush();
-            }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
     .await
-    .map_err(|e| match e {
-        ClientError::Status { status, body } => {
-            refused(format!("the enclave answered HTTP {status}: {body}"))
-        }
-        other => stop_for(other),
-    })?;
+    .map_err(stop_for)?;
+    if let Some(status) = error_status.get() {
+        return Err(refused(format!(
+            "the enclave answered HTTP {status}: {}",
+            String::from_utf8_lossy(&error_body)
+        )));
+    }
     let _ = writeln!(out);
     let _ = out.flush();
     match failed {

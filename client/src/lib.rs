@@ -29,12 +29,15 @@ use hyper_util::rt::TokioIo;
 use rustls::client::ResolvesClientCert;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 pub use cocoon_attestation::ratls;
+pub use transport::Transport;
 
 pub mod cli;
+pub mod gateway;
+pub mod sealed;
+mod transport;
 
 /// Largest response body read by default (an attestation response is a few KiB).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -97,6 +100,17 @@ pub enum ClientError {
     NoVerifiedPeer,
     /// No randomness for the nonce.
     Random(String),
+    /// Sealing a request or opening a sealed response failed (`docs/hpke.md`): a tampered,
+    /// reordered or truncated response, or a key that cannot be used. Names the exact check.
+    Sealed(cocoon_attestation::Error),
+    /// We sealed the request and the answer is a success that is not sealed: something
+    /// between us and the enclave answered in its place.
+    SealedResponseMissing { status: u16 },
+    /// The enclave's verified claims advertise no HPKE key, and this path needs one (a relay
+    /// that terminates TLS only ever sees sealed bodies).
+    HpkeKeyMissing,
+    /// The receiver of a streamed response went away.
+    Cancelled,
 }
 
 impl ClientError {
@@ -157,6 +171,17 @@ impl fmt::Display for ClientError {
             }
             Self::NoVerifiedPeer => f.write_str("the handshake finished without a verified peer"),
             Self::Random(e) => write!(f, "no randomness for the nonce: {e}"),
+            Self::Sealed(e) => write!(f, "sealed body: [{}] {}", e.kind(), e.message()),
+            Self::SealedResponseMissing { status } => write!(
+                f,
+                "the request was sealed but the HTTP {status} answer is not: refusing it \
+                 (something between us and the enclave answered)"
+            ),
+            Self::HpkeKeyMissing => f.write_str(
+                "the enclave's verified claims advertise no HPKE key, needed to send through \
+                 a relay",
+            ),
+            Self::Cancelled => f.write_str("the receiver of the response went away"),
         }
     }
 }
@@ -165,7 +190,7 @@ impl std::error::Error for ClientError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Connect { source, .. } | Self::Io(source) => Some(source),
-            Self::Attestation(e) | Self::Config(e) => Some(e),
+            Self::Attestation(e) | Self::Config(e) | Self::Sealed(e) => Some(e),
             Self::Tls(e) => Some(e),
             Self::Http(e) => Some(e),
             _ => None,
@@ -240,6 +265,76 @@ impl Connector {
         self.handshake(tcp, &addr.ip().to_string(), timeouts).await
     }
 
+    /// Connects over plain TCP to `addr`, a relay that terminates TLS in front of the
+    /// enclave, and verifies the enclave with a detached attestation: `GET
+    /// /v1/attestation?nonce=<random>`, checked by [`RaTlsVerifier::verify_detached`] under
+    /// the policy. The claims must advertise an HPKE key ([`ClientError::HpkeKeyMissing`]):
+    /// on this connection only sealed bodies ([`sealed`]) are private.
+    pub async fn connect_relayed(
+        &self,
+        addr: &str,
+        timeouts: Timeouts,
+    ) -> Result<AttestedConnection> {
+        split_host_port(addr)?;
+        let tcp = within(timeouts.connect, "connect", async {
+            TcpStream::connect(addr)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    addr: addr.to_owned(),
+                    source,
+                })
+        })
+        .await?;
+        let _ = tcp.set_nodelay(true);
+        let mut stream = Transport::Plain(tcp);
+        let authority = addr.to_owned();
+        let nonce = random_nonce()?;
+        let request = Request::get(format!("/v1/attestation?nonce={}", hex::encode(nonce)))
+            .header(HOST, authority.as_str())
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Address {
+                addr: authority.clone(),
+                reason: e.to_string(),
+            })?;
+        let response = exchange_buffered(
+            &mut stream,
+            request,
+            MAX_FRESH_ATTESTATION_JSON,
+            timeouts.request,
+        )
+        .await?;
+        if response.status() != StatusCode::OK {
+            return Err(ClientError::Status {
+                status: response.status().as_u16(),
+                body: String::from_utf8_lossy(response.body())
+                    .chars()
+                    .take(512)
+                    .collect(),
+            });
+        }
+        let fresh = parse_fresh(response.body())?;
+        let peer = self
+            .verifier
+            .verify_detached(&fresh, &nonce, unix_now())
+            .map_err(ClientError::Attestation)?;
+        if peer
+            .claims
+            .as_ref()
+            .and_then(|c| c.hpke_public_key.as_ref())
+            .is_none()
+        {
+            return Err(ClientError::HpkeKeyMissing);
+        }
+        Ok(AttestedConnection {
+            stream,
+            peer,
+            verifier: Arc::clone(&self.verifier),
+            timeouts,
+            authority,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        })
+    }
+
     async fn handshake(
         &self,
         tcp: TcpStream,
@@ -268,7 +363,7 @@ impl Connector {
             None => return Err(ClientError::NoVerifiedPeer),
         };
         Ok(AttestedConnection {
-            stream,
+            stream: Transport::Tls(Box::new(stream)),
             peer,
             verifier: Arc::clone(&self.verifier),
             timeouts,
@@ -293,7 +388,7 @@ pub async fn connect(
 
 /// A TLS connection to a verified enclave.
 pub struct AttestedConnection {
-    stream: TlsStream<TcpStream>,
+    stream: Transport,
     peer: Arc<VerifiedPeer>,
     verifier: Arc<RaTlsVerifier>,
     timeouts: Timeouts,
@@ -316,13 +411,41 @@ impl AttestedConnection {
         &self.peer
     }
 
-    /// The TLS stream, for protocols of the caller's own.
-    pub fn stream(&mut self) -> &mut TlsStream<TcpStream> {
+    /// The byte stream, for protocols of the caller's own.
+    pub fn stream(&mut self) -> &mut Transport {
         &mut self.stream
     }
 
-    pub fn into_stream(self) -> TlsStream<TcpStream> {
+    pub fn into_stream(self) -> Transport {
         self.stream
+    }
+
+    /// Whether the enclave was verified through a relay (detached attestation, plain TCP)
+    /// rather than by an RA-TLS handshake.
+    pub fn is_relayed(&self) -> bool {
+        matches!(self.stream, Transport::Plain(_))
+    }
+
+    /// The enclave's certificate (DER) from the RA-TLS handshake; `None` when relayed.
+    pub fn peer_certificate_der(&self) -> Option<&[u8]> {
+        self.stream
+            .tls()
+            .and_then(|s| s.get_ref().1.peer_certificates())
+            .and_then(|c| c.first())
+            .map(|c| c.as_ref())
+    }
+
+    /// The HPKE key of the enclave's verified claims, if it advertises one.
+    pub fn hpke_key(&self) -> Option<&cocoon_attestation::claims::HpkePublicKey> {
+        self.peer
+            .claims
+            .as_ref()
+            .and_then(|c| c.hpke_public_key.as_ref())
+    }
+
+    /// The verifier this connection was checked with.
+    pub fn verifier(&self) -> &Arc<RaTlsVerifier> {
+        &self.verifier
     }
 
     pub fn timeouts(&self) -> Timeouts {
@@ -381,42 +504,51 @@ impl AttestedConnection {
         limit: usize,
     ) -> Result<Response<Bytes>> {
         self.set_host(&mut request)?;
-        let timeout = self.timeouts.request;
-        let io = TokioIo::new(&mut self.stream);
-        within(timeout, "HTTP request", async move {
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        exchange_buffered(&mut self.stream, request, limit, self.timeouts.request).await
+    }
+}
+
+/// One HTTP/1.1 exchange on `stream` (kept open afterwards), the body read up to `limit`.
+async fn exchange_buffered(
+    stream: &mut Transport,
+    request: Request<Full<Bytes>>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Response<Bytes>> {
+    let io = TokioIo::new(stream);
+    within(timeout, "HTTP request", async move {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(ClientError::from_hyper)?;
+        let exchange = async move {
+            let response = sender
+                .send_request(request)
                 .await
                 .map_err(ClientError::from_hyper)?;
-            let exchange = async move {
-                let response = sender
-                    .send_request(request)
-                    .await
-                    .map_err(ClientError::from_hyper)?;
-                let (parts, body) = response.into_parts();
-                let body = Limited::new(body, limit)
-                    .collect()
-                    .await
-                    .map_err(|e| {
-                        if e.is::<http_body_util::LengthLimitError>() {
-                            ClientError::ResponseTooLarge { limit }
-                        } else {
-                            match e.downcast::<hyper::Error>() {
-                                Ok(h) => ClientError::from_hyper(*h),
-                                Err(other) => ClientError::Io(io::Error::other(other)),
-                            }
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        ClientError::ResponseTooLarge { limit }
+                    } else {
+                        match e.downcast::<hyper::Error>() {
+                            Ok(h) => ClientError::from_hyper(*h),
+                            Err(other) => ClientError::Io(io::Error::other(other)),
                         }
-                    })?
-                    .to_bytes();
-                Ok::<_, ClientError>(Response::from_parts(parts, body))
-            };
-            // The connection task ends once the exchange drops its sender; the stream stays open.
-            let (result, parts) = tokio::join!(exchange, conn.without_shutdown());
-            let result = result?;
-            parts.map_err(ClientError::from_hyper)?;
-            Ok(result)
-        })
-        .await
-    }
+                    }
+                })?
+                .to_bytes();
+            Ok::<_, ClientError>(Response::from_parts(parts, body))
+        };
+        // The connection task ends once the exchange drops its sender; the stream stays open.
+        let (result, parts) = tokio::join!(exchange, conn.without_shutdown());
+        let result = result?;
+        parts.map_err(ClientError::from_hyper)?;
+        Ok(result)
+    })
+    .await
 }
 
 impl AttestedConnection {
@@ -559,16 +691,20 @@ pub fn verify_fresh_response(
     nonce: &[u8],
     now: i64,
 ) -> Result<Arc<VerifiedPeer>> {
+    let fresh = parse_fresh(body)?;
+    conn.verifier
+        .verify_fresh(&conn.peer, &fresh, nonce, now)
+        .map_err(ClientError::Attestation)
+}
+
+fn parse_fresh(body: &[u8]) -> Result<FreshAttestation> {
     let text = std::str::from_utf8(body).map_err(|_| {
         ClientError::Attestation(cocoon_attestation::Error::Malformed {
             subject: cocoon_attestation::Subject::FreshAttestation,
             reason: "the response is not UTF-8".into(),
         })
     })?;
-    let fresh = FreshAttestation::from_json(text).map_err(ClientError::Attestation)?;
-    conn.verifier
-        .verify_fresh(&conn.peer, &fresh, nonce, now)
-        .map_err(ClientError::Attestation)
+    FreshAttestation::from_json(text).map_err(ClientError::Attestation)
 }
 
 /// [`fresh_attestation`] with a new random [`NONCE_LEN`]-byte nonce.
@@ -579,9 +715,14 @@ pub async fn fresh_attestation_random(conn: &mut AttestedConnection) -> Result<A
 
 /// A random nonce from the operating system.
 pub fn random_nonce() -> Result<[u8; NONCE_LEN]> {
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::getrandom(&mut nonce).map_err(|e| ClientError::Random(e.to_string()))?;
-    Ok(nonce)
+    random_bytes()
+}
+
+/// `N` random bytes from the operating system.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|e| ClientError::Random(e.to_string()))?;
+    Ok(bytes)
 }
 
 /// Unix seconds now (0 if the clock is before 1970).

@@ -62,13 +62,7 @@ async fn check_async(
         Err(e) => return refused(report, e),
     };
     let peer = Arc::clone(conn.peer());
-    if let Some(der) = conn
-        .stream()
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-    {
+    if let Some(der) = conn.peer_certificate_der() {
         report.certificate = Some(match certificate_info(der) {
             Some((info, _)) => info,
             None => peer_certificate_info(der, &peer),
