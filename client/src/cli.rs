@@ -387,7 +387,9 @@ async fn gateway(args: GatewayArgs, trust: &TrustArgs, out: &mut dyn Write) -> R
                 "upstream verified"
             );
         }
-        Err(e) => tracing::warn!(reason = %e, code = code_of(&e), "upstream not verified; requests are refused until it is"),
+        Err(e) => {
+            tracing::warn!(reason = %e, code = code_of(&e), "upstream not verified; requests are refused until it is")
+        }
     }
     let serve = crate::gateway::serve(listener, gateway);
     tokio::select! {
@@ -435,7 +437,10 @@ async fn wait_until_ready(conn: &mut AttestedConnection, patience: Duration) -> 
         if started.elapsed() >= patience {
             return Err(refused(format!(
                 "the enclave was not ready within {patience:?}: {}",
-                String::from_utf8_lossy(&body).chars().take(300).collect::<String>()
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
             )));
         }
         if !told {
@@ -677,8 +682,7 @@ async fn chat(
                         continue;
                     }
                 };
-                if let Some(message) = event.pointer("/error/message").and_then(|m| m.as_str())
-                {
+                if let Some(message) = event.pointer("/error/message").and_then(|m| m.as_str()) {
                     failed = Some(format!("the enclave reported an error: {message}"));
                 }
                 let deltas = event

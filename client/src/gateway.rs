@@ -78,7 +78,9 @@ impl Upstream {
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !valid || rest.contains('/') {
-            return Err(format!("upstream {url}: expected [https://|http://]HOST:PORT"));
+            return Err(format!(
+                "upstream {url}: expected [https://|http://]HOST:PORT"
+            ));
         }
         Ok(if relayed {
             Self::Relayed(rest.to_owned())
@@ -265,8 +267,7 @@ async fn forward(
     }
     let (parts, body) = request.into_parts();
     let limit = gateway.config.max_request_bytes;
-    let body = match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await
-    {
+    let body = match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             return error(
@@ -385,7 +386,9 @@ async fn exchange(
                         .content_type()
                         .is_some_and(|t| t.starts_with("text/event-stream"));
                     if let Some(head_tx) = head_tx.take() {
-                        head_tx.send(Ok(head.clone())).map_err(|_| ClientError::Cancelled)?;
+                        head_tx
+                            .send(Ok(head.clone()))
+                            .map_err(|_| ClientError::Cancelled)?;
                     }
                     Ok(())
                 },
@@ -505,7 +508,11 @@ fn upstream_error(e: &ClientError) -> Response<GatewayBody> {
     };
     let mut response = error(status, kind, code_of(e), &message);
     // Retrying cannot change a verdict on the enclave's identity or a tampered answer.
-    if refusal(e) || matches!(e, ClientError::Sealed(_) | ClientError::SealedResponseMissing { .. })
+    if refusal(e)
+        || matches!(
+            e,
+            ClientError::Sealed(_) | ClientError::SealedResponseMissing { .. }
+        )
     {
         response
             .headers_mut()

@@ -18,7 +18,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use crate::{random_bytes, unix_now, within, AttestedConnection, ClientError, Result, SseDataLines};
+use crate::{
+    random_bytes, unix_now, within, AttestedConnection, ClientError, Result, SseDataLines,
+};
 
 /// `Content-Type` of a sealed request or non-streamed sealed response.
 pub const SEALED_CONTENT_TYPE: &str = "application/cocoon-hpke";
@@ -93,9 +95,7 @@ pub struct Head {
 impl Head {
     /// The `Content-Type` value, if any.
     pub fn content_type(&self) -> Option<&str> {
-        self.headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
     }
 }
 
@@ -200,9 +200,7 @@ impl AttestedConnection {
                         };
                         deliver_plain(head, reader, on_head, on_chunk).await
                     }
-                    Some(opener) => {
-                        deliver_sealed(parts, reader, opener, on_head, on_chunk).await
-                    }
+                    Some(opener) => deliver_sealed(parts, reader, opener, on_head, on_chunk).await,
                 }
             };
             // The connection task ends once the exchange drops its sender; the stream stays open.
@@ -222,10 +220,15 @@ impl AttestedConnection {
     ) -> Result<(Head, Bytes)> {
         let mut body = Vec::new();
         let head = self
-            .send(outgoing, sealing, |_| Ok(()), |chunk| {
-                body.extend_from_slice(&chunk);
-                Ok(())
-            })
+            .send(
+                outgoing,
+                sealing,
+                |_| Ok(()),
+                |chunk| {
+                    body.extend_from_slice(&chunk);
+                    Ok(())
+                },
+            )
             .await?;
         Ok((head, Bytes::from(body)))
     }
@@ -304,7 +307,13 @@ where
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|t| t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     let inner_type = parts.headers.get(INNER_CONTENT_TYPE_HEADER).cloned();
     let status = parts.status;

@@ -9,133 +9,17 @@
     clippy::panic
 )]
 
-use std::path::PathBuf;
+mod model_enclave;
+
 use std::process::{Command, Output};
-use std::sync::Arc;
-use std::time::Duration;
 
-use cocoon_attestation::policy::Policy;
-use cocoon_attestation::ratls::{RaTlsVerifier, StaticCollateral, VerifierConfig};
-use cocoon_attestation::sim::tdx::SimTdx;
-use cocoon_client::{Connector, Timeouts};
-use cocoon_enclave::identity::{Identity, IdentityConfig};
-use cocoon_enclave::inference::{ort_library_path, workspace_root, Engine, EngineConfig};
-use cocoon_enclave::openai::{self, ApiConfig, OpenAi};
-use cocoon_enclave::rotation::IdentityResolver;
-use cocoon_enclave::server::{serve, Enclave, Router, ServerHandle, ServerOptions};
-use cocoon_enclave::sim::SimAttester;
-use cocoon_enclave::Attester;
-use tokio::net::TcpListener;
+use cocoon_client::Connector;
+use model_enclave::{
+    ort_available, policy_file, start, PolicyFile, OTHER_MRTD_POLICY, SIM_POLICY, STEP,
+};
 
-/// Every wait of a test (the binary's own network steps get `--timeout 10`).
-const STEP: Duration = Duration::from_secs(30);
-
-const SIM_POLICY: &str = "version = 1\nallow_simulated = true\n";
-
-fn ort_available() -> bool {
-    let path = ort_library_path();
-    if path.is_file() {
-        return true;
-    }
-    if std::env::var_os("COCOON_REQUIRE_ORT").is_some() {
-        panic!(
-            "COCOON_REQUIRE_ORT is set but the ONNX Runtime library is missing at {} (run scripts/setup)",
-            path.display()
-        );
-    }
-    use std::io::Write;
-    let _ = std::io::stderr().write_all(
-        format!(
-            "\n!!!!!!!! SKIPPED: ONNX Runtime library not found at {} — run scripts/setup !!!!!!!!\n",
-            path.display()
-        )
-        .as_bytes(),
-    );
-    false
-}
-
-struct Api {
-    handle: ServerHandle,
-}
-
-impl Api {
-    fn addr(&self) -> String {
-        self.handle.local_addr().to_string()
-    }
-
-    /// The enclave's /metrics, read over a verified connection of our own.
-    async fn metrics(&self) -> String {
-        let policy = Policy::from_toml(SIM_POLICY).unwrap();
-        let mut config = VerifierConfig::new(policy);
-        let collateral = SimTdx::new().unwrap().collateral().unwrap();
-        config.collateral = Some(Arc::new(StaticCollateral::new(vec![collateral]).unwrap()));
-        let connector =
-            Connector::new(Arc::new(RaTlsVerifier::new(config).unwrap()), None).unwrap();
-        let timeouts = Timeouts {
-            connect: STEP,
-            handshake: STEP,
-            request: STEP,
-        };
-        let mut conn = tokio::time::timeout(
-            STEP,
-            connector.connect_addr(self.handle.local_addr(), timeouts),
-        )
-        .await
-        .expect("connect in time")
-        .expect("attested connection");
-        let (status, body) = conn.get("/metrics").await.unwrap();
-        assert!(status.is_success());
-        String::from_utf8(body.to_vec()).unwrap()
-    }
-}
-
-async fn start() -> Api {
-    let attester: Arc<dyn Attester> = Arc::new(SimAttester::tdx().unwrap());
-    let identity = Identity::issue_now(attester.as_ref(), &IdentityConfig::default()).unwrap();
-    let resolver = Arc::new(IdentityResolver::new(identity));
-    let state = OpenAi::new(ApiConfig::default());
-    let engine = Engine::load(EngineConfig {
-        model_dir: workspace_root().join("tests/data/models/successor"),
-        threads: 1,
-        max_sequences: 4,
-        queue_capacity: 16,
-        max_context: None,
-    })
-    .unwrap();
-    state.set_engine(engine);
-    let router = openai::mount(Router::new(), Arc::clone(&state));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let handle = serve(
-        listener,
-        Enclave {
-            attester,
-            resolver,
-            client_verifier: None,
-        },
-        router,
-        ServerOptions::default(),
-    )
-    .unwrap();
-    Api { handle }
-}
-
-/// A policy file in a fresh temporary directory (one per call: tests run in parallel).
-fn policy_file(toml: &str) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("cocoon-cli-test-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("policy.toml");
-    std::fs::write(&path, toml).unwrap();
-    path
-}
-
-/// A policy allowing simulated evidence but pinning an MRTD the simulated TD does not have.
-fn other_mrtd_policy() -> PathBuf {
-    policy_file(&format!(
-        "version = 1\nallow_simulated = true\n[tdx]\nmrtd = [\"{}\"]\n",
-        "ab".repeat(48)
-    ))
+fn other_mrtd_policy() -> PolicyFile {
+    policy_file(OTHER_MRTD_POLICY)
 }
 
 /// Runs the real binary with `args` (off the runtime's threads, bounded by [`STEP`]).
@@ -332,18 +216,9 @@ async fn request_streaming_hands_over_the_answer_in_several_chunks_as_it_is_gene
         return;
     }
     let api = start().await;
-    let policy = Policy::from_toml(SIM_POLICY).unwrap();
-    let mut config = VerifierConfig::new(policy);
-    let collateral = SimTdx::new().unwrap().collateral().unwrap();
-    config.collateral = Some(Arc::new(StaticCollateral::new(vec![collateral]).unwrap()));
-    let connector = Connector::new(Arc::new(RaTlsVerifier::new(config).unwrap()), None).unwrap();
-    let timeouts = Timeouts {
-        connect: STEP,
-        handshake: STEP,
-        request: STEP,
-    };
+    let connector = Connector::new(model_enclave::sim_verifier(SIM_POLICY), None).unwrap();
     let mut conn = connector
-        .connect_addr(api.handle.local_addr(), timeouts)
+        .connect_addr(api.handle.local_addr(), model_enclave::timeouts())
         .await
         .unwrap();
     let body = serde_json::json!({
