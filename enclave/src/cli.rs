@@ -359,7 +359,7 @@ fn start(args: ServeArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let identity = IdentityConfig {
+    let mut identity = IdentityConfig {
         key_algorithm: key,
         lifetime_secs: cert_lifetime,
         model: ModelIdentity {
@@ -370,11 +370,11 @@ fn start(args: ServeArgs) -> Result<(), String> {
         subject_alt_names,
         backdate_secs: crate::identity::DEFAULT_BACKDATE_SECS
             .min(MAX_LIFETIME_SECS.saturating_sub(cert_lifetime)),
-        hpke_public_key: api
-            .as_ref()
-            .and_then(|state| state.hpke_public_key().cloned()),
         ..IdentityConfig::default()
     };
+    identity.hpke_public_key = api
+        .as_ref()
+        .and_then(|state| state.hpke_public_key().cloned());
     let resolver = initial(attester.as_ref(), &identity)
         .map_err(|e| format!("issuing the first certificate: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
