@@ -51,6 +51,19 @@ pub const CHUNK_DATA: u8 = 0x00;
 /// Flag of the final chunk.
 pub const CHUNK_FINAL: u8 = 0x01;
 
+/// The HTTP carriage of sealed bodies (docs/hpke.md, "HTTP carriage (v1)"): header names and
+/// the media type, shared by the client, the gateway and the enclave.
+pub mod http {
+    /// `Content-Type` of a sealed request body and of a sealed non-streamed response body.
+    pub const SEALED_CONTENT_TYPE: &str = "application/cocoon-hpke";
+    /// The AAD's request id: 32 lowercase hex digits (16 bytes).
+    pub const REQUEST_ID_HEADER: &str = "cocoon-request-id";
+    /// The AAD's timestamp: decimal unix seconds (i64).
+    pub const TIMESTAMP_HEADER: &str = "cocoon-timestamp";
+    /// The media type of the sealed inner body (e.g. `application/json`, `text/event-stream`).
+    pub const INNER_CONTENT_TYPE_HEADER: &str = "cocoon-content-type";
+}
+
 /// What a request's ciphertext is bound to: a relay cannot move it to another route or replay
 /// it as new.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use cocoon_attestation::bodies::RequestOpener;
 use cocoon_attestation::claims::ModelIdentity;
 use cocoon_attestation::policy::Policy;
 use cocoon_attestation::ratls::{RaTlsVerifier, StaticCollateral, VerifierConfig};
@@ -15,7 +16,7 @@ use cocoon_attestation::tdx::Collateral;
 
 use std::time::Duration;
 
-use crate::config::EnclaveConfig;
+use crate::config::{EnclaveConfig, HpkeMode};
 use crate::error::AttestError;
 use crate::identity::{IdentityConfig, KeyAlgorithm, DEFAULT_LIFETIME_SECS, MAX_LIFETIME_SECS};
 use crate::inference::EngineConfig;
@@ -99,6 +100,10 @@ struct ServeArgs {
     /// Requests waiting for a slot; 429 beyond [default: 64].
     #[arg(long, value_name = "N")]
     queue_capacity: Option<usize>,
+    /// HPKE-sealed request bodies (docs/hpke.md): optional, required or off [default:
+    /// optional]. Unless off, a fresh key per boot is published in the claims.
+    #[arg(long, value_name = "MODE", value_parser = hpke_mode)]
+    hpke: Option<HpkeMode>,
 }
 
 /// Runs the CLI; returns 0 after a clean shutdown, 2 on a startup error.
@@ -212,6 +217,15 @@ fn settings(args: ServeArgs) -> Result<Settings, String> {
         max_concurrent_bodies: l
             .max_concurrent_bodies
             .unwrap_or(api_defaults.max_concurrent_bodies),
+        hpke_mode: args.hpke.or(file.hpke.mode).unwrap_or_default(),
+        replay_window_secs: file
+            .hpke
+            .replay_window_secs
+            .unwrap_or(api_defaults.replay_window_secs),
+        replay_capacity: file
+            .hpke
+            .replay_capacity
+            .unwrap_or(api_defaults.replay_capacity),
     };
     let server_defaults = ServerOptions::default();
     let server = ServerOptions {
@@ -329,7 +343,23 @@ fn start(args: ServeArgs) -> Result<(), String> {
         }
         None => model_blake3,
     };
-    let identity = IdentityConfig {
+    // The API's state (and its per-boot HPKE key) exists before the first certificate, whose
+    // claims publish the key; rotation re-uses `identity`, so the key lasts the process's life.
+    let hpke_mode = api.hpke_mode;
+    let api = match engine.as_ref() {
+        Some(_) => {
+            let opener = match hpke_mode {
+                HpkeMode::Off => None,
+                HpkeMode::Optional | HpkeMode::Required => Some(
+                    RequestOpener::generate()
+                        .map_err(|e| format!("generating the HPKE key: {}", e.message()))?,
+                ),
+            };
+            Some(OpenAi::with_opener(api, opener))
+        }
+        None => None,
+    };
+    let mut identity = IdentityConfig {
         key_algorithm: key,
         lifetime_secs: cert_lifetime,
         model: ModelIdentity {
@@ -342,6 +372,9 @@ fn start(args: ServeArgs) -> Result<(), String> {
             .min(MAX_LIFETIME_SECS.saturating_sub(cert_lifetime)),
         ..IdentityConfig::default()
     };
+    identity.hpke_public_key = api
+        .as_ref()
+        .and_then(|state| state.hpke_public_key().cloned());
     let resolver = initial(attester.as_ref(), &identity)
         .map_err(|e| format!("issuing the first certificate: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -361,7 +394,6 @@ fn start(args: ServeArgs) -> Result<(), String> {
             resolver,
             client_verifier,
         };
-        let api = engine.as_ref().map(|_| OpenAi::new(api));
         let router = match &api {
             Some(state) => openai::mount(Router::new(), Arc::clone(state)),
             None => Router::new(),
@@ -376,7 +408,12 @@ fn start(args: ServeArgs) -> Result<(), String> {
             hex::encode(current.spki_sha256()),
             if mutual { "mutual" } else { "server-auth" }
         );
-        tracing::info!(addr = %server.local_addr(), mutual, "listening");
+        tracing::info!(
+            addr = %server.local_addr(),
+            mutual,
+            hpke = %if api.is_some() { hpke_mode.as_str() } else { "off" },
+            "listening"
+        );
         if let (Some(state), Some(engine)) = (&api, engine) {
             let state = Arc::clone(state);
             tokio::spawn(async move {
@@ -458,6 +495,10 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, String> {
 fn load_collateral(path: &Path) -> Result<Collateral, String> {
     Collateral::from_json(&read(path, "collateral")?)
         .map_err(|e| format!("collateral {}: {}", path.display(), e.message()))
+}
+
+fn hpke_mode(name: &str) -> Result<HpkeMode, String> {
+    name.parse()
 }
 
 fn key_type(name: &str) -> Result<KeyAlgorithm, String> {
@@ -543,6 +584,36 @@ mod tests {
         assert_eq!(s.api.max_body_bytes, ApiConfig::default().max_body_bytes);
         assert_eq!(s.server.shutdown_grace, Duration::from_secs(30));
         assert!(!s.mutual);
+    }
+
+    #[test]
+    fn hpke_defaults_to_optional_and_the_flag_overrides_the_file() {
+        let s = parse(&["serve", "--listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!(s.api.hpke_mode, HpkeMode::Optional);
+        assert_eq!(s.api.replay_window_secs, 300);
+        assert_eq!(s.api.replay_capacity, 262_144);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("enclave.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\n[hpke]\nmode = \"off\"\nreplay_window_secs = 30\nreplay_capacity = 5\n",
+        )
+        .unwrap();
+        let file = parse(&["serve", "--config", path.to_str().unwrap()]).unwrap();
+        assert_eq!(file.api.hpke_mode, HpkeMode::Off);
+        assert_eq!(file.api.replay_window_secs, 30);
+        assert_eq!(file.api.replay_capacity, 5);
+        let flag = parse(&[
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--hpke",
+            "required",
+        ])
+        .unwrap();
+        assert_eq!(flag.api.hpke_mode, HpkeMode::Required);
+        let err = parse(&["serve", "--listen", "127.0.0.1:0", "--hpke", "sometimes"]).unwrap_err();
+        assert!(err.contains("sometimes"), "{err}");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct EnclaveConfig {
     pub tls: TlsSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub hpke: HpkeSection,
 }
 
 /// `[model]`: what is served. Without `dir` only the attestation routes are served.
@@ -109,6 +111,70 @@ pub struct LogSection {
     pub filter: Option<String>,
     /// `text` (default) or `json`.
     pub format: Option<String>,
+}
+
+/// Whether request bodies may, must or cannot be HPKE-sealed (docs/hpke.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HpkeMode {
+    /// No HPKE key in the claims; sealed bodies are refused with 415 `encryption_unavailable`.
+    Off,
+    /// A fresh key per boot in the claims; sealed and plaintext requests are both served.
+    #[default]
+    Optional,
+    /// As `Optional`, and plaintext `POST`s are refused with 403 `encryption_required`.
+    Required,
+}
+
+impl HpkeMode {
+    /// The configuration name: `off`, `optional` or `required`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
+}
+
+impl std::fmt::Display for HpkeMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for HpkeMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "optional" => Ok(Self::Optional),
+            "required" => Ok(Self::Required),
+            other => Err(format!(
+                "unknown HPKE mode {other:?} (off, optional or required)"
+            )),
+        }
+    }
+}
+
+/// Default of `[hpke] replay_window_secs`.
+pub const DEFAULT_REPLAY_WINDOW_SECS: u64 = 300;
+/// Default of `[hpke] replay_capacity`.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 262_144;
+/// Largest `[hpke] replay_window_secs` accepted (one day).
+pub const MAX_REPLAY_WINDOW_SECS: u64 = 24 * 60 * 60;
+
+/// `[hpke]`: HPKE-sealed request bodies (docs/hpke.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HpkeSection {
+    /// `off`, `optional` (default) or `required`.
+    pub mode: Option<HpkeMode>,
+    /// Accepted clock difference of a sealed request's timestamp, seconds (default 300).
+    pub replay_window_secs: Option<u64>,
+    /// Request ids remembered within the window (default 262144; 503 beyond).
+    pub replay_capacity: Option<usize>,
 }
 
 /// Why a configuration file was refused.
@@ -216,6 +282,18 @@ impl EnclaveConfig {
             "attestation.cert_lifetime_secs",
             self.attestation.cert_lifetime_secs,
         )?;
+        positive("hpke.replay_window_secs", self.hpke.replay_window_secs)?;
+        positive("hpke.replay_capacity", as_u64(self.hpke.replay_capacity))?;
+        if self
+            .hpke
+            .replay_window_secs
+            .is_some_and(|w| w > MAX_REPLAY_WINDOW_SECS)
+        {
+            return Err(ConfigError::Invalid {
+                key: "hpke.replay_window_secs",
+                message: format!("must be at most {MAX_REPLAY_WINDOW_SECS}"),
+            });
+        }
         if let Some(id) = &self.model.id {
             if id.is_empty() {
                 return Err(ConfigError::Invalid {
@@ -268,6 +346,68 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_hpke_table_parses_and_defaults_to_optional() {
+        let config = EnclaveConfig::from_toml(
+            "[hpke]\nmode = \"required\"\nreplay_window_secs = 60\nreplay_capacity = 10\n",
+        )
+        .unwrap();
+        assert_eq!(config.hpke.mode, Some(HpkeMode::Required));
+        assert_eq!(config.hpke.replay_window_secs, Some(60));
+        assert_eq!(config.hpke.replay_capacity, Some(10));
+        assert_eq!(HpkeMode::default(), HpkeMode::Optional);
+        assert_eq!(
+            EnclaveConfig::from_toml("[hpke]\nmode = \"off\"\n")
+                .unwrap()
+                .hpke
+                .mode,
+            Some(HpkeMode::Off)
+        );
+    }
+
+    #[test]
+    fn unknown_hpke_keys_and_modes_are_refused() {
+        let err = EnclaveConfig::from_toml("[hpke]\nreplay_windows = 4\n").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Parse { message } if message.contains("replay_windows")),
+            "{err:?}"
+        );
+        let err = EnclaveConfig::from_toml("[hpke]\nmode = \"always\"\n").unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Parse { message } if message.contains("always")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn zero_or_huge_replay_settings_are_refused() {
+        for (text, key) in [
+            (
+                "[hpke]\nreplay_window_secs = 0\n",
+                "hpke.replay_window_secs",
+            ),
+            (
+                "[hpke]\nreplay_window_secs = 86401\n",
+                "hpke.replay_window_secs",
+            ),
+            ("[hpke]\nreplay_capacity = 0\n", "hpke.replay_capacity"),
+        ] {
+            let err = EnclaveConfig::from_toml(text).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { key: k, .. } if *k == key),
+                "{text}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hpke_modes_parse_from_their_names() {
+        for mode in [HpkeMode::Off, HpkeMode::Optional, HpkeMode::Required] {
+            assert_eq!(mode.as_str().parse::<HpkeMode>(), Ok(mode));
+        }
+        assert!(matches!("Required".parse::<HpkeMode>(), Err(m) if m.contains("Required")));
     }
 
     #[test]

@@ -62,6 +62,10 @@ fn the_example_config_parses_to_the_documented_values() {
     assert_eq!(config.tls.policy, None);
     assert_eq!(config.log.filter.as_deref(), Some("info"));
     assert_eq!(config.log.format.as_deref(), Some("text"));
+    let h = &config.hpke;
+    assert_eq!(h.mode, Some(cocoon_enclave::config::HpkeMode::Optional));
+    assert_eq!(h.replay_window_secs, Some(300));
+    assert_eq!(h.replay_capacity, Some(262_144));
 }
 
 #[test]
@@ -113,7 +117,8 @@ fn mutual_mode_from_the_file_requires_a_policy() {
 }
 
 /// The whole binary: config file with the successor model and the simulated TEE, a completion
-/// over RA-TLS, then SIGTERM: a clean exit.
+/// over RA-TLS, a sealed completion to the HPKE key the certificate's claims publish, the same
+/// key after the certificate rotated, then SIGTERM: a clean exit.
 #[cfg(feature = "sim")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_with_a_config_file_serves_completions_and_exits_cleanly_on_sigterm() {
@@ -147,7 +152,8 @@ async fn serve_with_a_config_file_serves_completions_and_exits_cleanly_on_sigter
         format!(
             "listen = \"127.0.0.1:0\"\n[model]\ndir = {:?}\nid = \"succ\"\nthreads = 1\n\
              [limits]\nmax_sequences = 2\nshutdown_grace_secs = 5\n\
-             [attestation]\nattester = \"sim-tdx\"\n[log]\nformat = \"json\"\n",
+             [attestation]\nattester = \"sim-tdx\"\ncert_lifetime_secs = 6\n\
+             [log]\nformat = \"json\"\n[hpke]\nmode = \"optional\"\nreplay_window_secs = 60\n",
             model.display().to_string()
         ),
     )
@@ -214,7 +220,60 @@ async fn serve_with_a_config_file_serves_completions_and_exits_cleanly_on_sigter
     let v: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
     assert_eq!(v["choices"][0]["text"], "defgh");
     assert_eq!(v["model"], "succ");
+
+    // Sealed to the key in the certificate's claims.
+    use cocoon_attestation::bodies::{http as sealed, RequestAad, RequestSealer};
+    let key = conn.peer().claims.as_ref().unwrap().hpke_public_key.clone();
+    let key = key.expect("the claims publish an HPKE key");
+    let aad = RequestAad {
+        method: "POST".into(),
+        path: "/v1/completions".into(),
+        request_id: [0x5a; 16],
+        timestamp: cocoon_client::unix_now(),
+    };
+    let (envelope, mut opener) = RequestSealer::seal_request(
+        &key,
+        br#"{"model":"succ","prompt":"abc","max_tokens":5,"temperature":0}"#,
+        &aad,
+    )
+    .unwrap();
+    let request = http::Request::post("/v1/completions")
+        .header("content-type", sealed::SEALED_CONTENT_TYPE)
+        .header(sealed::REQUEST_ID_HEADER, hex::encode(aad.request_id))
+        .header(sealed::TIMESTAMP_HEADER, aad.timestamp.to_string())
+        .body(Full::new(Bytes::from(envelope.0)))
+        .unwrap();
+    let response = conn.request(request).await.unwrap();
+    assert_eq!(response.status(), http::StatusCode::OK);
+    let plain = opener.open_chunk(response.body()).unwrap();
+    opener.finish().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(v["choices"][0]["text"], "defgh");
+    let first_spki = conn.peer().claims.as_ref().unwrap().tls_spki_sha256;
     drop(conn);
+
+    // The certificate rotates (lifetime 6 s, renewed after 4 s); the HPKE key stays.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let conn = connector
+            .connect(
+                &addr,
+                Timeouts {
+                    connect: step,
+                    handshake: step,
+                    request: step,
+                },
+            )
+            .await
+            .unwrap();
+        let claims = conn.peer().claims.clone().unwrap();
+        if claims.tls_spki_sha256 != first_spki {
+            assert_eq!(claims.hpke_public_key.as_ref(), Some(&key));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never rotated");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

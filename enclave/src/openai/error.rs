@@ -36,6 +36,18 @@ pub enum ApiError {
     DeadlineExceeded,
     /// 500 `internal_error`.
     Internal { message: String },
+    /// 400, before a sealed body opened (docs/hpke.md): `sealed_headers_invalid`,
+    /// `sealed_body_malformed`, `sealed_body_unsupported`, `sealed_body_decrypt_failed` or
+    /// `request_timestamp_out_of_window`.
+    SealedRequestInvalid { code: &'static str, message: String },
+    /// 409 `request_replayed`: the sealed request's id was seen within the replay window.
+    RequestReplayed,
+    /// 503 `replay_cache_full`, with `Retry-After`: too many request ids within the window.
+    ReplayCacheFull { retry_after_secs: u64 },
+    /// 403 `encryption_required`: a plaintext body while the enclave requires sealed bodies.
+    EncryptionRequired,
+    /// 415 `encryption_unavailable`: a sealed body while HPKE is off.
+    EncryptionUnavailable,
 }
 
 impl ApiError {
@@ -67,12 +79,28 @@ impl ApiError {
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::SealedRequestInvalid { .. } => StatusCode::BAD_REQUEST,
+            Self::RequestReplayed => StatusCode::CONFLICT,
+            Self::ReplayCacheFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::EncryptionRequired => StatusCode::FORBIDDEN,
+            Self::EncryptionUnavailable => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
+    }
+
+    /// The `code` of the error object.
+    pub fn code(&self) -> &'static str {
+        self.parts().3
     }
 
     /// The `error` object.
     pub fn body(&self) -> serde_json::Value {
-        let (message, kind, param, code) = match self {
+        let (message, kind, param, code) = self.parts();
+        json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
+    }
+
+    /// Message, type, param and code.
+    fn parts(&self) -> (String, &'static str, Option<&'static str>, &'static str) {
+        match self {
             Self::InvalidRequest {
                 message,
                 param,
@@ -120,13 +148,43 @@ impl ApiError {
                 "deadline_exceeded",
             ),
             Self::Internal { message } => (message.clone(), "server_error", None, "internal_error"),
-        };
-        json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
+            Self::SealedRequestInvalid { code, message } => {
+                (message.clone(), "invalid_request_error", None, *code)
+            }
+            Self::RequestReplayed => (
+                "the request id was already used within the replay window".to_owned(),
+                "invalid_request_error",
+                None,
+                "request_replayed",
+            ),
+            Self::ReplayCacheFull { retry_after_secs } => (
+                format!(
+                    "too many sealed requests within the replay window; retry after {retry_after_secs} s"
+                ),
+                "service_unavailable_error",
+                None,
+                "replay_cache_full",
+            ),
+            Self::EncryptionRequired => (
+                "this server requires HPKE-sealed request bodies (Content-Type: application/cocoon-hpke, docs/hpke.md)".to_owned(),
+                "invalid_request_error",
+                None,
+                "encryption_required",
+            ),
+            Self::EncryptionUnavailable => (
+                "this server does not accept HPKE-sealed request bodies (HPKE is off); send plaintext JSON".to_owned(),
+                "invalid_request_error",
+                None,
+                "encryption_unavailable",
+            ),
+        }
     }
 
     pub fn response(&self) -> Response<ResponseBody> {
         let mut response = json_response(self.status(), self.body().to_string().into_bytes());
-        if let Self::QueueFull { retry_after_secs } = self {
+        if let Self::QueueFull { retry_after_secs } | Self::ReplayCacheFull { retry_after_secs } =
+            self
+        {
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(RETRY_AFTER, value);
             }

@@ -57,6 +57,22 @@ impl Histogram {
     }
 }
 
+/// The codes of the refusals counted by `cocoon_sealed_requests_refused_total{reason}` before a
+/// sealed body opened (docs/hpke.md), always rendered; other codes of such refusals (e.g.
+/// `model_loading`, `body_timeout`) appear once seen.
+pub const SEALED_REFUSAL_REASONS: [&str; 10] = [
+    "sealed_headers_invalid",
+    "sealed_body_malformed",
+    "sealed_body_unsupported",
+    "sealed_body_decrypt_failed",
+    "request_timestamp_out_of_window",
+    "request_replayed",
+    "request_too_large",
+    "replay_cache_full",
+    "encryption_required",
+    "encryption_unavailable",
+];
+
 /// The API's own counters (the engine's come from [`EngineStats`]).
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -66,6 +82,9 @@ pub struct Metrics {
     pub time_to_first_token: Histogram,
     pub inter_token_latency: Histogram,
     pub request_duration: Histogram,
+    /// Sealed (HPKE) requests whose body opened.
+    pub sealed_requests: AtomicU64,
+    sealed_refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -83,6 +102,29 @@ impl Metrics {
             .lock()
             .ok()
             .and_then(|m| m.get(&(route, status)).copied())
+            .unwrap_or(0)
+    }
+
+    /// Counts one sealed request whose body opened.
+    pub fn sealed_opened(&self) {
+        self.sealed_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one refusal before a sealed body opened (or of a plaintext body that had to be
+    /// sealed), by its error code.
+    pub fn sealed_refused(&self, reason: &'static str) {
+        if let Ok(mut map) = self.sealed_refused.lock() {
+            let n = map.entry(reason).or_insert(0);
+            *n = n.saturating_add(1);
+        }
+    }
+
+    /// Refusals with `reason` so far.
+    pub fn sealed_refusals(&self, reason: &str) -> u64 {
+        self.sealed_refused
+            .lock()
+            .ok()
+            .and_then(|m| m.get(reason).copied())
             .unwrap_or(0)
     }
 
@@ -135,6 +177,29 @@ impl Metrics {
             "cocoon_request_duration_seconds",
             "From a generation request's arrival to its last token.",
         );
+        counter(
+            &mut out,
+            "cocoon_sealed_requests_total",
+            "HPKE-sealed requests whose body opened.",
+            self.sealed_requests.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP cocoon_sealed_requests_refused_total Requests refused before a sealed body opened (or plaintext refused in required mode), by error code.\n# TYPE cocoon_sealed_requests_refused_total counter"
+        );
+        if let Ok(map) = self.sealed_refused.lock() {
+            let mut reasons: BTreeMap<&str, u64> =
+                SEALED_REFUSAL_REASONS.iter().map(|r| (*r, 0)).collect();
+            for (reason, n) in map.iter() {
+                reasons.insert(reason, *n);
+            }
+            for (reason, n) in reasons {
+                let _ = writeln!(
+                    out,
+                    "cocoon_sealed_requests_refused_total{{reason=\"{reason}\"}} {n}"
+                );
+            }
+        }
         gauge(
             &mut out,
             "cocoon_model_loaded",
@@ -258,5 +323,27 @@ mod tests {
             text.contains("cocoon_requests_total{route=\"/v1/completions\",status=\"429\"} 1\n")
         );
         assert!(text.contains("cocoon_model_loaded 0\n"));
+    }
+
+    #[test]
+    fn sealed_refusals_are_counted_by_reason_and_every_reason_is_rendered() {
+        let m = Metrics::default();
+        m.sealed_opened();
+        m.sealed_refused("request_replayed");
+        m.sealed_refused("request_replayed");
+        m.sealed_refused("model_loading");
+        let text = m.render(None, false);
+        assert!(text.contains("cocoon_sealed_requests_total 1\n"));
+        assert!(
+            text.contains("cocoon_sealed_requests_refused_total{reason=\"request_replayed\"} 2\n")
+        );
+        assert!(text.contains("cocoon_sealed_requests_refused_total{reason=\"model_loading\"} 1\n"));
+        for reason in SEALED_REFUSAL_REASONS {
+            assert!(text.contains(&format!(
+                "cocoon_sealed_requests_refused_total{{reason=\"{reason}\"}} "
+            )));
+        }
+        assert_eq!(m.sealed_refusals("request_replayed"), 2);
+        assert_eq!(m.sealed_refusals("sealed_body_malformed"), 0);
     }
 }

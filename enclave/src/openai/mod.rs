@@ -9,10 +9,15 @@
 //! (400 with the numbers), the engine's sequence slots and bounded queue (429 with
 //! `Retry-After`), a per-request deadline, and a client that goes away: its response body is
 //! dropped by hyper, which drops the [`GenerationStream`] and so cancels the sequence.
+//!
+//! HPKE-sealed bodies (docs/hpke.md): a `POST` with `Content-Type: application/cocoon-hpke` is
+//! opened with the per-boot [`RequestOpener`] and answered sealed (`sealed.rs`);
+//! [`ApiConfig::hpke_mode`] makes them optional, required or refused.
 
 mod error;
 pub mod metrics;
 mod request;
+mod sealed;
 mod sse;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,11 +32,18 @@ use hyper::body::Incoming;
 use serde_json::{json, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use cocoon_attestation::bodies::{ReplayCache, RequestOpener};
+use cocoon_attestation::claims::HpkePublicKey;
+
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use request::{parse, Common, Endpoint, ParsedRequest, Prompt};
+pub use sealed::{
+    INNER_CONTENT_TYPE_HEADER, REQUEST_ID_HEADER, SEALED_CONTENT_TYPE, TIMESTAMP_HEADER,
+};
 
 use crate::api::json_response;
+use crate::config::{HpkeMode, DEFAULT_REPLAY_CAPACITY, DEFAULT_REPLAY_WINDOW_SECS};
 use crate::inference::{
     Engine, EngineConfig, FinishReason, GenerationEvent, GenerationRequest, GenerationStream,
     InferenceError, SamplingParams,
@@ -66,6 +78,12 @@ pub struct ApiConfig {
     /// Request bodies read and parsed at once (bounds their memory: this many times
     /// `max_body_bytes`); more wait, within `body_timeout`.
     pub max_concurrent_bodies: usize,
+    /// HPKE-sealed request bodies: off, optional (default) or required (docs/hpke.md).
+    pub hpke_mode: HpkeMode,
+    /// A sealed request's timestamp must lie within now ± this many seconds.
+    pub replay_window_secs: u64,
+    /// Sealed request ids remembered within the window (503 `replay_cache_full` beyond).
+    pub replay_capacity: usize,
 }
 
 impl Default for ApiConfig {
@@ -80,6 +98,9 @@ impl Default for ApiConfig {
             max_tokens_limit: None,
             retry_after_secs: 1,
             max_concurrent_bodies: 64,
+            hpke_mode: HpkeMode::default(),
+            replay_window_secs: DEFAULT_REPLAY_WINDOW_SECS,
+            replay_capacity: DEFAULT_REPLAY_CAPACITY,
         }
     }
 }
@@ -94,13 +115,38 @@ pub struct OpenAi {
     draining: AtomicBool,
     loaded_at: AtomicU64,
     bodies: Arc<Semaphore>,
+    /// The per-boot HPKE key; `None` when [`ApiConfig::hpke_mode`] is off.
+    opener: Option<RequestOpener>,
+    replay: Mutex<ReplayCache>,
     pub metrics: Metrics,
 }
 
 impl OpenAi {
+    /// The API's state with a fresh per-boot HPKE key unless `config.hpke_mode` is off (a key
+    /// that cannot be generated leaves HPKE unavailable: sealed bodies get 415, and in
+    /// required mode plaintext ones 403; [`OpenAi::with_opener`] reports the failure instead).
     pub fn new(config: ApiConfig) -> Arc<Self> {
+        let opener = match config.hpke_mode {
+            HpkeMode::Off => None,
+            HpkeMode::Optional | HpkeMode::Required => match RequestOpener::generate() {
+                Ok(opener) => Some(opener),
+                Err(e) => {
+                    tracing::error!(error = %e.message(), "generating the HPKE key failed");
+                    None
+                }
+            },
+        };
+        Self::with_opener(config, opener)
+    }
+
+    /// The API's state with the given HPKE key (ignored when `config.hpke_mode` is off).
+    pub fn with_opener(config: ApiConfig, opener: Option<RequestOpener>) -> Arc<Self> {
+        let opener = opener.filter(|_| config.hpke_mode != HpkeMode::Off);
+        let window = i64::try_from(config.replay_window_secs).unwrap_or(i64::MAX);
         Arc::new(Self {
             bodies: Arc::new(Semaphore::new(config.max_concurrent_bodies.max(1))),
+            replay: Mutex::new(ReplayCache::new(config.replay_capacity, window)),
+            opener,
             config,
             engine: OnceLock::new(),
             model_id: OnceLock::new(),
@@ -113,6 +159,11 @@ impl OpenAi {
 
     pub fn config(&self) -> &ApiConfig {
         &self.config
+    }
+
+    /// The HPKE public key to publish in the claims (`hpke_public_key`); `None` when off.
+    pub fn hpke_public_key(&self) -> Option<&HpkePublicKey> {
+        self.opener.as_ref().map(RequestOpener::public_key)
     }
 
     /// Serves `engine` from now on (once; later calls are ignored).
@@ -333,8 +384,8 @@ async fn read_body(
     config: &ApiConfig,
     bodies: &Arc<Semaphore>,
     request: Request<Incoming>,
+    limit: usize,
 ) -> Result<(Bytes, OwnedSemaphorePermit), ApiError> {
-    let limit = config.max_body_bytes;
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -381,10 +432,52 @@ async fn generate(
     endpoint: Endpoint,
 ) -> Response<ResponseBody> {
     let arrived = Instant::now();
-    let (admitted, streaming) = match admit(state, request, endpoint, arrived).await {
-        Ok(admitted) => admitted,
+    let now = i64::try_from(unix_secs()).unwrap_or(i64::MAX);
+    if sealed::is_sealed(request.headers()) {
+        return sealed::generate(state, request, endpoint, arrived, now).await;
+    }
+    if state.config.hpke_mode == HpkeMode::Required {
+        let e = ApiError::EncryptionRequired;
+        state.metrics.sealed_refused(e.code());
+        return e.response();
+    }
+    let read = async {
+        state.available()?;
+        read_body(
+            &state.config,
+            &state.bodies,
+            request,
+            state.config.max_body_bytes,
+        )
+        .await
+    };
+    match read.await {
+        Ok((body, permit)) => answer(state, body, permit, endpoint, arrived, false).await,
         Err(e) => {
             tracing::debug!(error = ?e, "request refused");
+            e.response()
+        }
+    }
+}
+
+/// Answers a request's (plaintext) JSON body. `sealed`: the body came sealed, so logs name
+/// only error codes (messages may quote the plaintext).
+async fn answer(
+    state: &Arc<OpenAi>,
+    body: Bytes,
+    permit: OwnedSemaphorePermit,
+    endpoint: Endpoint,
+    arrived: Instant,
+    sealed: bool,
+) -> Response<ResponseBody> {
+    let (admitted, streaming) = match admit(state, &body, permit, endpoint, arrived).await {
+        Ok(admitted) => admitted,
+        Err(e) => {
+            if sealed {
+                tracing::debug!(code = e.code(), "sealed request refused");
+            } else {
+                tracing::debug!(error = ?e, "request refused");
+            }
             return e.response();
         }
     };
@@ -400,15 +493,15 @@ async fn generate(
 
 async fn admit(
     state: &OpenAi,
-    request: Request<Incoming>,
+    body: &[u8],
+    // The permit bounds the memory of bodies being parsed and tokenized; released once the
+    // request is queued.
+    _permit: OwnedSemaphorePermit,
     endpoint: Endpoint,
     arrived: Instant,
 ) -> Result<(Admitted, bool), ApiError> {
     let engine = Arc::clone(state.available()?);
-    // The permit bounds the memory of bodies being parsed and tokenized; released once the
-    // request is queued.
-    let (body, _permit) = read_body(&state.config, &state.bodies, request).await?;
-    let parsed = parse(&body, endpoint)?;
+    let parsed = parse(body, endpoint)?;
     state.check_model(parsed.common.model.as_deref())?;
     // Template rendering and tokenization are CPU work proportional to the body: off the
     // async threads.

@@ -24,8 +24,8 @@ use crate::server::{BoxError, ResponseBody};
 const CHANNEL_CAPACITY: usize = 64;
 
 /// A body fed by a channel.
-struct ChannelBody {
-    rx: mpsc::Receiver<Bytes>,
+pub(super) struct ChannelBody {
+    pub(super) rx: mpsc::Receiver<Bytes>,
 }
 
 impl Body for ChannelBody {
