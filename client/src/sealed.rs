@@ -22,14 +22,9 @@ use crate::{
     random_bytes, unix_now, within, AttestedConnection, ClientError, Result, SseDataLines,
 };
 
-/// `Content-Type` of a sealed request or non-streamed sealed response.
-pub const SEALED_CONTENT_TYPE: &str = "application/cocoon-hpke";
-/// The request id bound into the AAD (32 lowercase hex digits).
-pub const REQUEST_ID_HEADER: &str = "cocoon-request-id";
-/// The client's unix time in seconds bound into the AAD.
-pub const TIMESTAMP_HEADER: &str = "cocoon-timestamp";
-/// The inner `Content-Type` of a sealed response.
-pub const INNER_CONTENT_TYPE_HEADER: &str = "cocoon-content-type";
+pub use cocoon_attestation::bodies::http::{
+    INNER_CONTENT_TYPE_HEADER, REQUEST_ID_HEADER, SEALED_CONTENT_TYPE, TIMESTAMP_HEADER,
+};
 
 /// Longest `data:` line of a sealed stream: the base64 of the largest sealed chunk.
 const MAX_SEALED_SSE_LINE: usize = MAX_SEALED_CHUNK / 3 * 4 + 64;

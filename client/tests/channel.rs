@@ -314,44 +314,6 @@ async fn a_fresh_attestation_from_another_key_is_refused_even_with_the_right_non
     other.handle.shutdown().await;
 }
 
-/// Accepts any certificate: the TLS 1.2 client below must fail on the version, not on trust.
-#[derive(Debug)]
-struct AcceptAnything;
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 #[tokio::test]
 async fn a_tls_1_2_client_is_refused_by_the_server() {
     let server = start(Tee::Tdx, None).await;
@@ -361,7 +323,7 @@ async fn a_tls_1_2_client_is_refused_by_the_server() {
     .with_protocol_versions(&[&rustls::version::TLS12])
     .unwrap()
     .dangerous()
-    .with_custom_certificate_verifier(Arc::new(AcceptAnything))
+    .with_custom_certificate_verifier(Arc::new(common::AcceptAnything))
     .with_no_client_auth();
     let tcp = TcpStream::connect(server.addr()).await.unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));

@@ -134,6 +134,11 @@ async fn chat_prints_exactly_the_greedy_answer_of_the_successor_model() {
             .contains("cocoon_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 1\n"),
         "{metrics}"
     );
+    // The claims advertise an HPKE key: the prompt went sealed.
+    assert!(
+        metrics.contains("cocoon_sealed_requests_total 1\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -98,21 +98,34 @@ impl Api {
 
     /// How many chat completion requests reached the enclave's API (any status).
     pub async fn chat_requests(&self) -> u64 {
+        self.count("cocoon_requests_total{route=\"/v1/chat/completions\"")
+            .await
+    }
+
+    /// How many chat completion requests the enclave answered with 200.
+    pub async fn chat_requests_ok(&self) -> u64 {
+        self.count("cocoon_requests_total{route=\"/v1/chat/completions\",status=\"200\"}")
+            .await
+    }
+
+    async fn count(&self, prefix: &str) -> u64 {
         self.metrics()
             .await
             .lines()
-            .filter(|l| l.starts_with("cocoon_requests_total{route=\"/v1/chat/completions\""))
+            .filter(|l| l.starts_with(prefix))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     }
 }
 
-/// The enclave with the successor model and `identity` (claims) settings.
-pub async fn start_with(identity: IdentityConfig) -> Api {
+/// The enclave with the successor model, `identity` (claims) settings and `api` settings; the
+/// claims advertise the API's HPKE key (none when `api.hpke_mode` is off).
+pub async fn start_with_api(mut identity: IdentityConfig, api: ApiConfig) -> Api {
     let attester: Arc<dyn Attester> = Arc::new(SimAttester::tdx().unwrap());
+    let state = OpenAi::new(api);
+    identity.hpke_public_key = state.hpke_public_key().cloned();
     let identity = Identity::issue_now(attester.as_ref(), &identity).unwrap();
     let resolver = Arc::new(IdentityResolver::new(identity));
-    let state = OpenAi::new(ApiConfig::default());
     let engine = Engine::load(EngineConfig {
         model_dir: workspace_root().join("tests/data/models/successor"),
         threads: 1,
@@ -139,7 +152,7 @@ pub async fn start_with(identity: IdentityConfig) -> Api {
 }
 
 pub async fn start() -> Api {
-    start_with(IdentityConfig::default()).await
+    start_with_api(IdentityConfig::default(), ApiConfig::default()).await
 }
 
 /// A policy file in a fresh temporary directory, removed on drop (one per call: tests run in
