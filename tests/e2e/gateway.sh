@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The official OpenAI Python SDK, unchanged, against `cocoon gateway` in front of `cocoon-enclave`
-# serving SmolLM2 on the simulated TEE (tests/e2e/openai_gateway.py): chat, streamed chat and
+# serving SmolLM2 on the simulated TEE with sealed bodies required (--hpke required, so every
+# prompt crosses as HPKE ciphertext inside RA-TLS) (tests/e2e/openai_gateway.py): chat, streamed chat and
 # models.list() answer; a gateway whose policy pins another model digest refuses with an
 # OpenAI-style error and nothing reaches the enclave. Needs scripts/setup (venv with `openai`,
 # ORT, SmolLM2); run by scripts/test after the --all-features build.
@@ -23,7 +24,7 @@ wait_for() { # file pattern what
   echo "e2e gateway: $3 did not start:"; cat "$1" "$1.log" 2>/dev/null; exit 1
 }
 
-"$bin/cocoon-enclave" serve --listen 127.0.0.1:0 --attester sim-tdx --model-dir "$model" --threads 2 \
+"$bin/cocoon-enclave" serve --listen 127.0.0.1:0 --attester sim-tdx --model-dir "$model" --threads 2 --hpke required \
   ${COCOON_E2E_ENCLAVE_ARGS:-} >"$work/enclave" 2>"$work/enclave.log" &
 pids+=($!)
 wait_for "$work/enclave" "listening on" "the enclave"

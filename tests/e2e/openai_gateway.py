@@ -1,7 +1,7 @@
 """The official OpenAI Python SDK, unchanged, against `cocoon gateway` (run by tests/e2e/gateway.sh).
 
 Asserts: models.list() names the served model; a chat completion and a streamed one answer
-"Paris"; a gateway whose policy pins another model digest refuses with a 502 whose error code is
+"Paris" (and both went sealed to the enclave's HPKE key); a gateway whose policy pins another model digest refuses with a 502 whose error code is
 policy_rejected, without retrying, and the enclave saw no chat request at all.
 """
 
@@ -17,7 +17,7 @@ from openai import OpenAI
 QUESTION = "What is the capital of France? Answer in one word."
 
 
-def enclave_chat_requests(enclave: str) -> int:
+def enclave_metric(enclave: str, prefix: str) -> int:
     # /metrics is public; the test reads it without checking the RA-TLS certificate.
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -25,10 +25,12 @@ def enclave_chat_requests(enclave: str) -> int:
     with urllib.request.urlopen(f"https://{enclave}/metrics", context=context, timeout=10) as r:
         text = r.read().decode()
     return sum(
-        int(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith('cocoon_requests_total{route="/v1/chat/completions"')
+        int(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)
     )
+
+
+def enclave_chat_requests(enclave: str) -> int:
+    return enclave_metric(enclave, 'cocoon_requests_total{route="/v1/chat/completions"')
 
 
 def wait_ready(base_url: str) -> None:
@@ -84,6 +86,8 @@ def main() -> None:
     assert len([p for p in pieces if p]) > 1, f"expected several deltas, got {pieces}"
     assert streamed == text, (streamed, text)
     print(f"stream=True: {len(pieces)} chunks, {streamed!r}")
+    sealed = enclave_metric(args.enclave, "cocoon_sealed_requests_total ")
+    assert sealed == 2, f"expected both chats sealed to the enclave's HPKE key, metrics say {sealed}"
 
     before = enclave_chat_requests(args.enclave)
     refusing = OpenAI(base_url=args.refusing_gateway, api_key="x", timeout=60, max_retries=2)
