@@ -445,6 +445,35 @@ impl Claims {
         })
     }
 
+    /// The claims as a human report: one `  name  value` line each (times in RFC 3339), the
+    /// same names as [`Claims::to_json`].
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let mut line = |key: &str, value: String| {
+            let _ = writeln!(out, "  {key:<17} {value}");
+        };
+        line("platform", self.platform.as_str().into());
+        line("tls_spki_sha256", hex::encode(self.tls_spki_sha256));
+        if let Some(k) = &self.hpke_public_key {
+            line(
+                "hpke_public_key",
+                format!("kem {:#06x} {}", k.kem_id(), hex::encode(k.key())),
+            );
+        }
+        line("model_blake3", hex::encode(self.model.blake3));
+        if let Some(root) = &self.model.dm_verity_root {
+            line("dm_verity_root", hex::encode(root));
+        }
+        line("config_digest", hex::encode(self.config_digest));
+        line("created_at", crate::error::fmt_time(self.created_at));
+        line("expires_at", crate::error::fmt_time(self.expires_at));
+        if let Some(nonce) = &self.nonce {
+            line("nonce", hex::encode(nonce.as_bytes()));
+        }
+        out
+    }
+
     /// Checks that the claims carry exactly the nonce the verifier sent.
     pub fn check_nonce(&self, expected: &[u8]) -> Result<()> {
         match &self.nonce {

@@ -570,17 +570,6 @@ fn load_collateral(path: &Path) -> Result<Collateral, Stop> {
 }
 
 fn identity_json(peer: &VerifiedPeer, fresh: bool) -> serde_json::Value {
-    let claims = peer.claims.as_ref().map(|c| {
-        serde_json::json!({
-            "platform": c.platform.as_str(),
-            "tls_spki_sha256": hex::encode(c.tls_spki_sha256),
-            "model_blake3": hex::encode(c.model.blake3),
-            "model_dm_verity_root": c.model.dm_verity_root.map(hex::encode),
-            "config_digest": hex::encode(c.config_digest),
-            "created_at": c.created_at,
-            "expires_at": c.expires_at,
-        })
-    });
     serde_json::json!({
         "verdict": "verified",
         "platform": peer.platform.as_str(),
@@ -588,7 +577,7 @@ fn identity_json(peer: &VerifiedPeer, fresh: bool) -> serde_json::Value {
         "tcb_status": peer.tcb_status,
         "advisory_ids": peer.advisory_ids,
         "measurements": peer.measurements,
-        "claims": claims,
+        "claims": peer.claims.as_ref().map(|c| c.to_json()),
         "fresh": fresh,
     })
 }
@@ -612,18 +601,18 @@ fn identity_text(peer: &VerifiedPeer, fresh: bool) -> String {
     }
     let _ = writeln!(s, "measurements:");
     for (name, value) in &peer.measurements {
-        let _ = writeln!(s, "  {name}: {value}");
+        let _ = writeln!(s, "  {name:<17} {value}");
     }
     match &peer.claims {
         Some(c) => {
             let _ = writeln!(s, "claims:");
-            let _ = writeln!(s, "  model blake3: {}", hex::encode(c.model.blake3));
-            if let Some(root) = c.model.dm_verity_root {
-                let _ = writeln!(s, "  model dm-verity root: {}", hex::encode(root));
-            }
-            let _ = writeln!(s, "  config digest: {}", hex::encode(c.config_digest));
-            let _ = writeln!(s, "  tls key sha256: {}", hex::encode(c.tls_spki_sha256));
-            let _ = writeln!(s, "  valid: {} .. {}", c.created_at, c.expires_at);
+            s.push_str(&c.to_text());
+            let sealing = if c.hpke_public_key.is_some() {
+                "prompts are sealed to the HPKE key above"
+            } else {
+                "no HPKE key: prompts are protected by RA-TLS only"
+            };
+            let _ = writeln!(s, "sealing: {sealing}");
         }
         None => {
             let _ = writeln!(s, "claims: none");

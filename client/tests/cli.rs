@@ -76,7 +76,11 @@ async fn attest_prints_the_verified_identity_as_json_and_exits_0() {
     }
     assert_eq!(json["verdict"], "verified");
     assert_eq!(json["measurements"]["mrtd"].as_str().unwrap().len(), 96);
-    assert_eq!(json["claims"]["model_blake3"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        json["claims"]["model"]["blake3"].as_str().unwrap().len(),
+        64
+    );
+    assert_eq!(json["claims"]["hpke_public_key"]["kem_id"], 0x20);
     assert_eq!(json["fresh"], true);
 }
 
@@ -259,4 +263,90 @@ async fn request_streaming_hands_over_the_answer_in_several_chunks_as_it_is_gene
     assert!(status.is_success());
     assert_eq!(answer, "defgh");
     assert!(chunks >= 2, "the body came in {chunks} chunk(s)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attest_prints_a_human_report_naming_the_model_and_the_sealing_key() {
+    if !ort_available() {
+        return;
+    }
+    let api = start().await;
+    let policy = policy_file(SIM_POLICY);
+    let out = cocoon(args(&[
+        "attest",
+        &api.addr(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--trust-simulated-root",
+        "--timeout",
+        "10",
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let report = text(&out.stdout);
+    let key = hex::encode(api.state.hpke_public_key().unwrap().key());
+    for expected in [
+        "verified: platform sim-tdx (simulated)",
+        "tcb status: UpToDate",
+        "  mrtd ",
+        "  model_blake3 ",
+        &format!("  hpke_public_key   kem 0x0020 {key}"),
+        "sealing: prompts are sealed to the HPKE key above",
+    ] {
+        assert!(
+            report.contains(expected),
+            "missing {expected:?} in:\n{report}"
+        );
+    }
+    assert!(!report.contains("fresh attestation"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attest_checks_tdx_evidence_against_the_collateral_file_given() {
+    use cocoon_attestation::sim::tdx::{SimCollateralOptions, SimTdx};
+    use cocoon_attestation::tdx::TcbStatus;
+    if !ort_available() {
+        return;
+    }
+    let api = start().await;
+    let policy = policy_file(SIM_POLICY);
+    let dir = policy.parent().unwrap();
+    let sim = SimTdx::new().unwrap();
+    let good = dir.join("collateral.json");
+    std::fs::write(&good, sim.collateral().unwrap().to_json()).unwrap();
+    let out_of_date = dir.join("out-of-date.json");
+    let options = SimCollateralOptions {
+        tcb_status: TcbStatus::OutOfDate,
+        ..SimCollateralOptions::default()
+    };
+    std::fs::write(
+        &out_of_date,
+        sim.collateral_with(&options).unwrap().to_json(),
+    )
+    .unwrap();
+    let run = |collateral: std::path::PathBuf| {
+        args(&[
+            "attest",
+            &api.addr(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--trust-simulated-root",
+            "--collateral",
+            collateral.to_str().unwrap(),
+            "--timeout",
+            "10",
+        ])
+    };
+    let out = cocoon(run(good)).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("tcb status: UpToDate"));
+    // The same enclave judged with collateral that calls its TCB out of date: the report
+    // follows the file given.
+    let out = cocoon(run(out_of_date)).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("tcb status: OutOfDate"),
+        "{}",
+        text(&out.stdout)
+    );
 }

@@ -255,27 +255,7 @@ impl IdentityReport {
 }
 
 fn write_claims(out: &mut String, claims: &Claims) {
-    let mut line = |key: &str, value: String| {
-        let _ = writeln!(out, "  {key:<17} {value}");
-    };
-    line("platform", claims.platform.as_str().into());
-    line("tls_spki_sha256", hex::encode(claims.tls_spki_sha256));
-    if let Some(k) = &claims.hpke_public_key {
-        line(
-            "hpke_public_key",
-            format!("kem {:#06x} {}", k.kem_id(), hex::encode(k.key())),
-        );
-    }
-    line("model_blake3", hex::encode(claims.model.blake3));
-    if let Some(root) = &claims.model.dm_verity_root {
-        line("dm_verity_root", hex::encode(root));
-    }
-    line("config_digest", hex::encode(claims.config_digest));
-    line("created_at", fmt_time(claims.created_at));
-    line("expires_at", fmt_time(claims.expires_at));
-    if let Some(nonce) = &claims.nonce {
-        line("nonce", hex::encode(nonce.as_bytes()));
-    }
+    out.push_str(&claims.to_text());
 }
 
 #[derive(Serialize)]
