@@ -319,3 +319,40 @@ async fn one_client_connection_reuses_its_verified_upstream_connection() {
     );
     assert_eq!(gw.gateway.stats.forwarded.load(Ordering::Relaxed), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_answer_reaches_the_client_event_by_event_not_buffered() {
+    if !ort_available() {
+        return;
+    }
+    let api = start().await;
+    let gw = gateway_for(&api, SIM_POLICY).await;
+    let tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let request = http::Request::post("/v1/chat/completions")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(chat(true).to_string())))
+        .unwrap();
+    let response = tokio::time::timeout(STEP, sender.send_request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut frames = Vec::new();
+    while let Some(frame) = tokio::time::timeout(STEP, body.frame()).await.unwrap() {
+        if let Ok(data) = frame.unwrap().into_data() {
+            frames.push(data);
+        }
+    }
+    // role, five content deltas, the finish event and [DONE]: several frames, each holding
+    // whole events, in order.
+    assert!(frames.len() >= 5, "{} frames", frames.len());
+    let whole: Vec<u8> = frames.concat();
+    assert_eq!(stream_text(&whole), ("defgh".to_owned(), true));
+    assert!(frames.iter().all(|f| f.ends_with(b"\n\n")), "{frames:?}");
+}
