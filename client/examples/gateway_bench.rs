@@ -123,7 +123,11 @@ impl Client {
                     continue;
                 }
                 let json: serde_json::Value = serde_json::from_str(&event).unwrap();
-                if json["choices"][0]["delta"]["content"].is_string() {
+                // The first event is the role delta (empty content): count text only.
+                if json["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty())
+                {
                     first.get_or_insert_with(|| started.elapsed());
                     deltas += 1;
                 }
@@ -267,7 +271,7 @@ async fn main() {
     let (direct, reused, fresh) = (median(direct), median(reused), median(fresh));
 
     // Streamed throughput, sealed vs plaintext bodies, interleaved, same greedy answer.
-    let rounds = 3;
+    let rounds = 5;
     let (mut sealed_tps, mut plain_tps) = (Vec::new(), Vec::new());
     let mut sealed_client = Client::open(sealed_gw).await;
     let mut plain_client = Client::open(plain_gw).await;
