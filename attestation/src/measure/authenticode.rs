@@ -1,0 +1,1 @@
+//! Authenticode (PE/COFF image hash), SHA-384.

@@ -1,0 +1,89 @@
+//! Measured boot: recomputes, from public image files, the launch measurements the hardware
+//! reports (issue #6 items 1 and 2).
+//!
+//! - [`ovmf`]: the OVMF footer GUID table, the SEV metadata sections and the TDVF metadata.
+//! - [`snp`]: the SEV-SNP launch digest (and the SEV / SEV-ES launch digests), byte-exact with
+//!   `sev-snp-measure` (virtee, Python), including its EC2 and GCE register conventions.
+//! - [`tdx`]: the TDX MRTD from the unified OVMF (TDH.MEM.PAGE.ADD / TDH.MR.EXTEND), with the
+//!   page order of the host's KVM as a parameter.
+//! - [`authenticode`] and [`rtmr`]: the RTMR1 / RTMR2 values of a TDX direct boot (kernel PE
+//!   Authenticode hash, command line and initrd), with the assumptions written next to them.
+//!
+//! Everything here is pure computation over byte slices: no file, clock or environment access.
+//! Inputs are untrusted; malformed firmware and kernels are errors, never panics.
+
+pub mod authenticode;
+pub mod ovmf;
+pub mod rtmr;
+pub mod snp;
+pub mod tdx;
+
+use crate::error::{Error, Result};
+
+/// Size of a guest page.
+pub const PAGE_SIZE: usize = 4096;
+
+/// SHA-384 of `data` (ring: the assembly implementation).
+pub(crate) fn sha384(data: &[u8]) -> [u8; 48] {
+    let digest = ring::digest::digest(&ring::digest::SHA384, data);
+    let mut out = [0u8; 48];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// SHA-256 of `data`.
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Little-endian u16 at `offset`, or a firmware error naming `what`.
+pub(crate) fn le_u16(data: &[u8], offset: usize, what: &str) -> Result<u16> {
+    let bytes = field(data, offset, 2, what)?;
+    let mut b = [0u8; 2];
+    b.copy_from_slice(bytes);
+    Ok(u16::from_le_bytes(b))
+}
+
+/// Little-endian u32 at `offset`.
+pub(crate) fn le_u32(data: &[u8], offset: usize, what: &str) -> Result<u32> {
+    let bytes = field(data, offset, 4, what)?;
+    let mut b = [0u8; 4];
+    b.copy_from_slice(bytes);
+    Ok(u32::from_le_bytes(b))
+}
+
+/// Little-endian u64 at `offset`.
+pub(crate) fn le_u64(data: &[u8], offset: usize, what: &str) -> Result<u64> {
+    let bytes = field(data, offset, 8, what)?;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(bytes);
+    Ok(u64::from_le_bytes(b))
+}
+
+/// `len` bytes at `offset`, or [`Error::FirmwareMalformed`].
+pub(crate) fn field<'a>(data: &'a [u8], offset: usize, len: usize, what: &str) -> Result<&'a [u8]> {
+    offset
+        .checked_add(len)
+        .and_then(|end| data.get(offset..end))
+        .ok_or_else(|| Error::FirmwareMalformed {
+            reason: format!("{what} at offset {offset:#x} (+{len}) lies outside the image"),
+        })
+}
+
+/// Parses a hex digest of exactly `N` bytes (optional `0x` prefix, surrounding whitespace).
+pub fn parse_hex_digest<const N: usize>(text: &str, what: &str) -> Result<[u8; N]> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    let bytes = hex::decode(t).map_err(|e| Error::MeasurementInputInvalid {
+        reason: format!("{what} is not hex: {e}"),
+    })?;
+    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| Error::MeasurementInputInvalid {
+        reason: format!("{what} has {} bytes, expected {N}", bytes.len()),
+    })
+}
