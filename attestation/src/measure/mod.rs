@@ -87,3 +87,33 @@ pub fn parse_hex_digest<const N: usize>(text: &str, what: &str) -> Result<[u8; N
         reason: format!("{what} has {} bytes, expected {N}", bytes.len()),
     })
 }
+
+/// Path of the Debian kernel `scripts/fetch-kernel` puts in `.cache/kernel/` (tests only).
+#[cfg(test)]
+pub(crate) fn test_kernel_path() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/kernel/vmlinuz")
+}
+
+/// The Debian kernel, or `None` (with the reason printed) when `scripts/fetch-kernel` has not
+/// run; under `COCOON_REQUIRE_KERNEL=1` (scripts/test) its absence fails the test.
+#[cfg(test)]
+#[allow(clippy::panic)]
+pub(crate) fn test_kernel() -> Option<Vec<u8>> {
+    let path = test_kernel_path();
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            if std::env::var("COCOON_REQUIRE_KERNEL").as_deref() == Ok("1") {
+                panic!(
+                    "COCOON_REQUIRE_KERNEL=1 and {}: {e} (run scripts/fetch-kernel)",
+                    path.display()
+                );
+            }
+            eprintln!(
+                "skipped: no Debian kernel at {} ({e}); run scripts/fetch-kernel",
+                path.display()
+            );
+            None
+        }
+    }
+}

@@ -189,7 +189,8 @@ impl SevMetadata {
         }
         let mut sections = Vec::with_capacity(list.len());
         for (i, item) in list.iter().enumerate() {
-            let gpa = json_u32(item.get("gpa")).map_err(|e| bad(format!("section {i} gpa: {e}")))?;
+            let gpa =
+                json_u32(item.get("gpa")).map_err(|e| bad(format!("section {i} gpa: {e}")))?;
             let size =
                 json_u32(item.get("size")).map_err(|e| bad(format!("section {i} size: {e}")))?;
             let kind = match item.get("type") {
@@ -277,7 +278,10 @@ impl<'a> Ovmf<'a> {
     pub fn parse(data: &'a [u8]) -> Result<Self> {
         if data.len() > MAX_IMAGE {
             return Err(Error::FirmwareMalformed {
-                reason: format!("image of {} bytes is larger than {MAX_IMAGE} bytes", data.len()),
+                reason: format!(
+                    "image of {} bytes is larger than {MAX_IMAGE} bytes",
+                    data.len()
+                ),
             });
         }
         let table = parse_footer_table(data)?;
@@ -358,21 +362,27 @@ impl<'a> Ovmf<'a> {
                 reason: format!("SEV metadata declares {count} sections"),
             });
         }
-        let items_len = size.checked_sub(16).ok_or_else(|| Error::FirmwareMalformed {
-            reason: format!("SEV metadata size {size} is smaller than its header"),
-        })?;
-        let items = field(self.data, start.saturating_add(16), items_len, "SEV metadata items")?;
+        let items_len = size
+            .checked_sub(16)
+            .ok_or_else(|| Error::FirmwareMalformed {
+                reason: format!("SEV metadata size {size} is smaller than its header"),
+            })?;
+        let items = field(
+            self.data,
+            start.saturating_add(16),
+            items_len,
+            "SEV metadata items",
+        )?;
         let mut sections = Vec::with_capacity(count as usize);
         for i in 0..count as usize {
             let at = i.saturating_mul(12);
             let gpa = le_u32(items, at, "SEV metadata section")?;
             let size = le_u32(items, at.saturating_add(4), "SEV metadata section")?;
             let kind_raw = le_u32(items, at.saturating_add(8), "SEV metadata section")?;
-            let kind = SevSectionType::from_u32(kind_raw).ok_or_else(|| {
-                Error::FirmwareMalformed {
+            let kind =
+                SevSectionType::from_u32(kind_raw).ok_or_else(|| Error::FirmwareMalformed {
                     reason: format!("unknown SEV metadata section type {kind_raw:#x}"),
-                }
-            })?;
+                })?;
             sections.push(SevSection { gpa, size, kind });
         }
         Ok(sections)
@@ -471,11 +481,12 @@ fn parse_footer_table(data: &[u8]) -> Result<Vec<(String, &[u8])>> {
     let Some(table_size) = footer_size.checked_sub(ENTRY_HEADER) else {
         return Ok(Vec::new());
     };
-    let table_start = footer_at
-        .checked_sub(table_size)
-        .ok_or_else(|| Error::FirmwareMalformed {
-            reason: format!("OVMF table size {footer_size} exceeds the image"),
-        })?;
+    let table_start =
+        footer_at
+            .checked_sub(table_size)
+            .ok_or_else(|| Error::FirmwareMalformed {
+                reason: format!("OVMF table size {footer_size} exceeds the image"),
+            })?;
     let mut rest = data
         .get(table_start..footer_at)
         .ok_or_else(|| Error::FirmwareMalformed {
@@ -491,13 +502,18 @@ fn parse_footer_table(data: &[u8]) -> Result<Vec<(String, &[u8])>> {
             });
         }
         let mut guid = [0u8; 16];
-        guid.copy_from_slice(field(rest, header_at.saturating_add(2), 16, "OVMF table entry")?);
+        guid.copy_from_slice(field(
+            rest,
+            header_at.saturating_add(2),
+            16,
+            "OVMF table entry",
+        )?);
         let entry_start = rest.len().saturating_sub(size);
-        let entry_data = rest
-            .get(entry_start..header_at)
-            .ok_or_else(|| Error::FirmwareMalformed {
-                reason: "OVMF table entry lies outside the table".into(),
-            })?;
+        let entry_data =
+            rest.get(entry_start..header_at)
+                .ok_or_else(|| Error::FirmwareMalformed {
+                    reason: "OVMF table entry lies outside the table".into(),
+                })?;
         entries.push((guid_string(&guid), entry_data));
         rest = rest.get(..entry_start).unwrap_or_default();
     }

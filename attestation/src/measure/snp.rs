@@ -394,20 +394,35 @@ impl VmsaPages {
 /// register state that QEMU / EC2 / GCE give a vCPU (sev-snp-measure `vmsa.py`).
 fn vmsa_page(eip: u32, sev_features: u64, vcpu_sig: u32, vmm: Vmm) -> Box<[u8; PAGE_SIZE]> {
     let mut page = Box::new([0u8; PAGE_SIZE]);
-    let (cs_flags, ss_flags, tr_flags, rdx, mxcsr, fcw, g_pat): (u16, u16, u16, u64, u32, u16, u64) =
-        match vmm {
-            Vmm::Qemu => (0x9b, 0x93, 0x8b, u64::from(vcpu_sig), 0x1f80, 0x37f, 0x0007_0406_0007_0406),
-            Vmm::Ec2 => (
-                if eip == BSP_EIP { 0x9a } else { 0x9b },
-                0x92,
-                0x83,
-                0x600,
-                0,
-                0,
-                0x0007_0406_0007_0406,
-            ),
-            Vmm::Gce => (0x9b, 0x93, 0x8b, 0x600, 0, 0, 0x0007_0106),
-        };
+    let (cs_flags, ss_flags, tr_flags, rdx, mxcsr, fcw, g_pat): (
+        u16,
+        u16,
+        u16,
+        u64,
+        u32,
+        u16,
+        u64,
+    ) = match vmm {
+        Vmm::Qemu => (
+            0x9b,
+            0x93,
+            0x8b,
+            u64::from(vcpu_sig),
+            0x1f80,
+            0x37f,
+            0x0007_0406_0007_0406,
+        ),
+        Vmm::Ec2 => (
+            if eip == BSP_EIP { 0x9a } else { 0x9b },
+            0x92,
+            0x83,
+            0x600,
+            0,
+            0,
+            0x0007_0406_0007_0406,
+        ),
+        Vmm::Gce => (0x9b, 0x93, 0x8b, 0x600, 0, 0, 0x0007_0106),
+    };
     let mut seg = |offset: usize, selector: u16, attrib: u16, limit: u32, base: u64| {
         let p = page.as_mut_slice();
         put(p, offset, &selector.to_le_bytes());
@@ -469,7 +484,10 @@ pub fn seves_launch_digest(
 }
 
 /// The SEV (plain) launch digest: SHA-256 of the firmware and the hashes table.
-pub fn sev_launch_digest(ovmf: &Ovmf<'_>, kernel_hashes: Option<&KernelHashes>) -> Result<[u8; 32]> {
+pub fn sev_launch_digest(
+    ovmf: &Ovmf<'_>,
+    kernel_hashes: Option<&KernelHashes>,
+) -> Result<[u8; 32]> {
     let metadata = ovmf.sev_metadata()?;
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(ovmf.data());

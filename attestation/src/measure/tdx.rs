@@ -145,7 +145,10 @@ pub fn mrtd(ovmf: &Ovmf<'_>, order: PageOrder) -> Result<[u8; 48]> {
 /// OVMF measures into RTMR0 and dstack-style documents publish.
 pub fn cfv_sha384(ovmf: &Ovmf<'_>) -> Result<Option<[u8; 48]>> {
     let sections = ovmf.tdvf_sections()?;
-    let Some(cfv) = sections.iter().find(|s| s.section_type == TdvfSection::TYPE_CFV) else {
+    let Some(cfv) = sections
+        .iter()
+        .find(|s| s.section_type == TdvfSection::TYPE_CFV)
+    else {
         return Ok(None);
     };
     let start = cfv.data_offset as usize;
@@ -173,7 +176,10 @@ mod tests {
     fn check(file: &str, single: &str, two: &str, cfv: &str) {
         let data = test_vectors::read(file);
         let ovmf = Ovmf::parse(&data).unwrap();
-        assert_eq!(hex::encode(mrtd(&ovmf, PageOrder::SinglePass).unwrap()), single);
+        assert_eq!(
+            hex::encode(mrtd(&ovmf, PageOrder::SinglePass).unwrap()),
+            single
+        );
         assert_eq!(hex::encode(mrtd(&ovmf, PageOrder::TwoPass).unwrap()), two);
         assert_eq!(hex::encode(cfv_sha384(&ovmf).unwrap().unwrap()), cfv);
     }

@@ -40,7 +40,10 @@ fn all_21_sev_snp_measure_vectors_match() {
     let tsv = String::from_utf8(test_vectors::read("measure/snp/expected.tsv")).unwrap();
     let mut seed: Option<[u8; 48]> = None;
     let mut checked = 0;
-    for line in tsv.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in tsv
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let c: Vec<&str> = line.split('\t').collect();
         let (mode, vmm, fixture, vcpus, kernel, initrd, append, gf, seed_col, expected) =
             (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]);
@@ -63,8 +66,7 @@ fn all_21_sev_snp_measure_vectors_match() {
                     vcpus: vcpus.parse().unwrap(),
                     vcpu_sig: sig,
                     vmm,
-                    guest_features: u64::from_str_radix(gf.trim_start_matches("0x"), 16)
-                        .unwrap(),
+                    guest_features: u64::from_str_radix(gf.trim_start_matches("0x"), 16).unwrap(),
                     kernel_hashes: h,
                 };
                 if seed_col == "-" {
@@ -109,7 +111,11 @@ fn seed_mode_equals_image_mode() {
         vcpu_sig: vcpu_signature("EPYC-Milan").unwrap(),
         vmm: Vmm::Qemu,
         guest_features: 0x21,
-        kernel_hashes: Some(KernelHashes::from_files(b"kernel", Some(b"initrd"), Some("x"))),
+        kernel_hashes: Some(KernelHashes::from_files(
+            b"kernel",
+            Some(b"initrd"),
+            Some("x"),
+        )),
     };
     let from_image = snp_launch_digest(Firmware::Image(&ovmf), &params).unwrap();
     let from_seed = snp_launch_digest(
