@@ -268,7 +268,7 @@ fn run_snp(args: &SnpArgs, out: &mut dyn Write) -> Result<u8, BadInput> {
     let hashes = kernel_hash.map(|k| {
         KernelHashes::from_hashes(
             k,
-            initrd_hash.unwrap_or_else(|| sha256_empty()),
+            initrd_hash.unwrap_or_else(sha256_empty),
             args.append.as_deref(),
         )
     });

@@ -28,7 +28,9 @@ fn u16_at(data: &[u8], at: usize, what: &str) -> Result<u16> {
     let b = data
         .get(at..at.saturating_add(2))
         .ok_or_else(|| bad(format!("{what} at {at:#x} lies outside the file")))?;
-    Ok(u16::from_le_bytes([b[0], b[1]]))
+    let mut a = [0u8; 2];
+    a.copy_from_slice(b);
+    Ok(u16::from_le_bytes(a))
 }
 
 fn u32_at(data: &[u8], at: usize, what: &str) -> Result<u32> {
@@ -73,9 +75,10 @@ pub fn hashed_ranges(image: &[u8]) -> Result<Vec<std::ops::Range<usize>>> {
             "SizeOfHeaders {size_of_headers:#x} is out of range"
         )));
     }
-    let mut ranges = vec![0..checksum_at];
+    let mut ranges = Vec::with_capacity(MAX_SECTIONS.saturating_add(4));
+    ranges.push(0..checksum_at);
     let cert_size = if dir_count > SECURITY_DIR {
-        let entry = dirs_at.saturating_add(SECURITY_DIR as usize * 8);
+        let entry = dirs_at.saturating_add((SECURITY_DIR as usize).saturating_mul(8));
         if entry.saturating_add(8) > size_of_headers {
             return Err(bad("certificate table entry lies beyond the headers"));
         }

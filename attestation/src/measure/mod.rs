@@ -22,6 +22,8 @@ use crate::error::{Error, Result};
 
 /// Size of a guest page.
 pub const PAGE_SIZE: usize = 4096;
+/// [`PAGE_SIZE`] as u64.
+pub const PAGE_SIZE_U64: u64 = 4096;
 
 /// SHA-384 of `data` (ring: the assembly implementation).
 pub(crate) fn sha384(data: &[u8]) -> [u8; 48] {

@@ -7,7 +7,7 @@
 //! the TDX metadata entry the offset of a `TDVF` descriptor. Parsing follows sev-snp-measure's
 //! `ovmf.py` (an image without a footer has an empty table) and the TDVF spec.
 
-use super::{field, le_u16, le_u32, le_u64, PAGE_SIZE};
+use super::{field, le_u16, le_u32, le_u64, PAGE_SIZE_U64};
 use crate::error::{Error, Result};
 
 /// Footer GUID of the OVMF table.
@@ -434,8 +434,8 @@ impl<'a> Ovmf<'a> {
                 section_type: le_u32(body, at.saturating_add(24), what)?,
                 attributes: le_u32(body, at.saturating_add(28), what)?,
             };
-            if section.memory_address % PAGE_SIZE as u64 != 0
-                || section.memory_data_size % PAGE_SIZE as u64 != 0
+            if section.memory_address % PAGE_SIZE_U64 != 0
+                || section.memory_data_size % PAGE_SIZE_U64 != 0
             {
                 return Err(Error::FirmwareMalformed {
                     reason: format!("TDVF section {i} is not page-aligned"),

@@ -12,7 +12,7 @@
 //! section and then extend them ([`PageOrder::TwoPass`]).
 
 use super::ovmf::{Ovmf, TdvfSection};
-use super::{sha384, PAGE_SIZE};
+use super::{sha384, PAGE_SIZE, PAGE_SIZE_U64};
 use crate::error::{Error, Result};
 
 /// The order in which the VMM issues TDH.MEM.PAGE.ADD and TDH.MR.EXTEND.
@@ -67,7 +67,10 @@ impl Mrtd {
 
     fn extend_page(&mut self, gpa: u64, page: &[u8; PAGE_SIZE]) {
         for (i, chunk) in page.chunks_exact(CHUNK).enumerate() {
-            self.record(b"MR.EXTEND", gpa.saturating_add((i * CHUNK) as u64));
+            self.record(
+                b"MR.EXTEND",
+                gpa.saturating_add(i.saturating_mul(CHUNK) as u64),
+            );
             self.0.update(chunk);
         }
     }
@@ -79,7 +82,7 @@ fn section_page(image: &[u8], section: &TdvfSection, index: u64) -> [u8; PAGE_SI
     let offset = index.saturating_mul(PAGE_SIZE as u64);
     let raw = u64::from(section.raw_data_size);
     if offset < raw {
-        let len = (raw - offset).min(PAGE_SIZE as u64) as usize;
+        let len = raw.saturating_sub(offset).min(PAGE_SIZE_U64) as usize;
         let start = (u64::from(section.data_offset).saturating_add(offset)) as usize;
         if let (Some(src), Some(dst)) = (
             image.get(start..start.saturating_add(len)),
@@ -108,7 +111,7 @@ pub fn mrtd(ovmf: &Ovmf<'_>, order: PageOrder) -> Result<[u8; 48]> {
                 ),
             });
         }
-        let pages = section.memory_data_size / PAGE_SIZE as u64;
+        let pages = section.memory_data_size / PAGE_SIZE_U64;
         let extend = section.attributes & TdvfSection::ATTR_MR_EXTEND != 0;
         let gpa = |i: u64| {
             section
