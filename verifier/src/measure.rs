@@ -255,16 +255,27 @@ fn run_snp(args: &SnpArgs, out: &mut dyn Write) -> Result<u8, BadInput> {
             "--initrd/--initrd-hash/--append need --kernel or --kernel-hash".into(),
         ));
     }
-    let kernel_hash = match (&args.kernel, &args.kernel_hash) {
-        (Some(path), _) => Some(sha256_file(path, "kernel")?),
-        (None, Some(hex)) => Some(hex_arg::<32>(hex, "--kernel-hash")?),
-        (None, None) => None,
-    };
-    let initrd_hash = match (&args.initrd, &args.initrd_hash) {
-        (Some(path), _) => Some(sha256_file(path, "initrd")?),
-        (None, Some(hex)) => Some(hex_arg::<32>(hex, "--initrd-hash")?),
-        (None, None) => None,
-    };
+    // The kernel and initrd are hashed on their own threads while this one reads and measures
+    // the firmware: the files dominate the time (tens of MiB of SHA-256).
+    let (kernel_hash, initrd_hash, firmware_part) = std::thread::scope(|scope| {
+        let kernel = scope.spawn(|| match (&args.kernel, &args.kernel_hash) {
+            (Some(path), _) => sha256_file(path, "kernel").map(Some),
+            (None, Some(hex)) => hex_arg::<32>(hex, "--kernel-hash").map(Some),
+            (None, None) => Ok(None),
+        });
+        let initrd = scope.spawn(|| match (&args.initrd, &args.initrd_hash) {
+            (Some(path), _) => sha256_file(path, "initrd").map(Some),
+            (None, Some(hex)) => hex_arg::<32>(hex, "--initrd-hash").map(Some),
+            (None, None) => Ok(None),
+        });
+        let firmware = load_snp_firmware(args);
+        let join = |r: std::thread::Result<Result<Option<[u8; 32]>, BadInput>>| {
+            r.unwrap_or_else(|_| Err(BadInput("hashing thread failed".into())))
+        };
+        (join(kernel.join()), join(initrd.join()), firmware)
+    });
+    let (kernel_hash, initrd_hash) = (kernel_hash?, initrd_hash?);
+    let firmware_part = firmware_part?;
     let hashes = kernel_hash.map(|k| {
         KernelHashes::from_hashes(
             k,
@@ -276,33 +287,20 @@ fn run_snp(args: &SnpArgs, out: &mut dyn Write) -> Result<u8, BadInput> {
     let vcpu_sig =
         snp::vcpu_signature(&args.vcpu_type).map_err(|e| input_error("--vcpu-type", &e))?;
 
-    let image;
-    let ovmf;
-    let metadata_owned;
     let mut report = Map::new();
-    let firmware = match (&args.ovmf, &args.ovmf_hash, &args.ovmf_metadata) {
-        (Some(path), _, _) => {
-            image = read_limited(path, "firmware", MAX_FIRMWARE)?;
-            ovmf = Ovmf::parse(&image).map_err(|e| input_error("firmware", &e))?;
-            Firmware::Image(&ovmf)
-        }
-        (None, Some(hash), Some(meta_path)) => {
-            if args.mode != SevMode::Snp {
-                return Err(BadInput("--ovmf-hash works with --mode snp only".into()));
-            }
-            let text = read_limited(meta_path, "OVMF metadata", MAX_METADATA)?;
-            metadata_owned =
-                SevMetadata::from_json(&text).map_err(|e| input_error("--ovmf-metadata", &e))?;
-            Firmware::Seed {
-                ovmf_hash: hex_arg::<48>(hash, "--ovmf-hash")?,
-                metadata: &metadata_owned,
-            }
-        }
-        _ => {
-            return Err(BadInput(
-                "give --ovmf, or --ovmf-hash with --ovmf-metadata".into(),
-            ))
-        }
+    let ovmf = match &firmware_part.image {
+        Some(image) => Some(Ovmf::parse(image).map_err(|e| input_error("firmware", &e))?),
+        None => None,
+    };
+    // With the image, SNP starts from the OVMF hash computed once (the same value as measuring
+    // the pages again; tested in the library) so that it can be reported without a second pass.
+    let firmware = match (&ovmf, firmware_part.ovmf_hash) {
+        (_, Some(ovmf_hash)) => Firmware::Seed {
+            ovmf_hash,
+            metadata: &firmware_part.metadata,
+        },
+        (Some(o), None) => Firmware::Image(o),
+        (None, None) => return Err(BadInput("no firmware".into())),
     };
 
     let vcpus_needed = args.mode != SevMode::Sev;
@@ -378,23 +376,17 @@ fn run_snp(args: &SnpArgs, out: &mut dyn Write) -> Result<u8, BadInput> {
         );
         human.push_str(&format!("  guest features  {guest_features:#x}\n"));
     }
-    match firmware {
-        Firmware::Image(o) => {
-            if args.mode == SevMode::Snp {
-                let hash = snp::ovmf_hash(o).map_err(|e| input_error("firmware", &e))?;
-                report.insert("ovmf_hash".into(), json!(hex::encode(hash)));
-                human.push_str(&format!("  ovmf hash       {}\n", hex::encode(hash)));
-            }
-            let meta = o.sev_metadata().map_err(|e| input_error("firmware", &e))?;
-            report.insert("ovmf_metadata".into(), meta.to_json());
-        }
-        Firmware::Seed { ovmf_hash, .. } => {
-            report.insert("ovmf_hash".into(), json!(hex::encode(ovmf_hash)));
-            human.push_str(&format!(
-                "  ovmf hash       {} (given)\n",
-                hex::encode(ovmf_hash)
-            ));
-        }
+    if let Some(hash) = firmware_part.ovmf_hash {
+        let given = if firmware_part.image.is_some() {
+            ""
+        } else {
+            " (given)"
+        };
+        report.insert("ovmf_hash".into(), json!(hex::encode(hash)));
+        human.push_str(&format!("  ovmf hash       {}{given}\n", hex::encode(hash)));
+    }
+    if firmware_part.image.is_some() {
+        report.insert("ovmf_metadata".into(), firmware_part.metadata.to_json());
     }
     if let Some(h) = &hashes {
         report.insert("kernel_sha256".into(), json!(hex::encode(h.kernel)));
@@ -411,6 +403,51 @@ fn run_snp(args: &SnpArgs, out: &mut dyn Write) -> Result<u8, BadInput> {
     }
     let verdict = compare(args.expected.as_deref(), &digest, "measurement")?;
     finish(out, args.json, report, human, &[("measurement", verdict)])
+}
+
+/// The firmware side of an SEV measurement: the image (when given), its SEV metadata, and the
+/// OVMF hash (computed for SNP from the image, or given).
+struct SnpFirmware {
+    image: Option<Vec<u8>>,
+    metadata: SevMetadata,
+    ovmf_hash: Option<[u8; 48]>,
+}
+
+fn load_snp_firmware(args: &SnpArgs) -> Result<SnpFirmware, BadInput> {
+    match (&args.ovmf, &args.ovmf_hash, &args.ovmf_metadata) {
+        (Some(path), _, _) => {
+            let image = read_limited(path, "firmware", MAX_FIRMWARE)?;
+            let ovmf = Ovmf::parse(&image).map_err(|e| input_error("firmware", &e))?;
+            let metadata = ovmf
+                .sev_metadata()
+                .map_err(|e| input_error("firmware", &e))?;
+            let ovmf_hash = if args.mode == SevMode::Snp {
+                Some(snp::ovmf_hash(&ovmf).map_err(|e| input_error("firmware", &e))?)
+            } else {
+                None
+            };
+            Ok(SnpFirmware {
+                image: Some(image),
+                metadata,
+                ovmf_hash,
+            })
+        }
+        (None, Some(hash), Some(meta_path)) => {
+            if args.mode != SevMode::Snp {
+                return Err(BadInput("--ovmf-hash works with --mode snp only".into()));
+            }
+            let text = read_limited(meta_path, "OVMF metadata", MAX_METADATA)?;
+            Ok(SnpFirmware {
+                image: None,
+                metadata: SevMetadata::from_json(&text)
+                    .map_err(|e| input_error("--ovmf-metadata", &e))?,
+                ovmf_hash: Some(hex_arg::<48>(hash, "--ovmf-hash")?),
+            })
+        }
+        _ => Err(BadInput(
+            "give --ovmf, or --ovmf-hash with --ovmf-metadata".into(),
+        )),
+    }
 }
 
 fn mode_title(mode: SevMode) -> &'static str {
