@@ -119,3 +119,78 @@ pub(crate) fn test_kernel() -> Option<Vec<u8>> {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+mod robustness {
+    use super::ovmf::Ovmf;
+    use super::snp::{self, Firmware, KernelHashes, SnpParams, Vmm};
+    use super::tdx::{self, PageOrder};
+    use crate::test_vectors;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn mutated_snp_firmware_never_panics(
+            which in 0usize..2,
+            edits in proptest::collection::vec((0usize..1024, any::<u8>()), 1..8),
+            kernel in any::<bool>(),
+        ) {
+            let name = ["measure/snp/ovmf_AmdSev_suffix.bin", "measure/snp/ovmf_OvmfX64_suffix.bin"][which];
+            let mut b = test_vectors::read(name);
+            let len = b.len();
+            // The footer table and SEV metadata live in the last KiB.
+            for (pos, val) in edits {
+                b[len - 1 - pos] = val;
+            }
+            if let Ok(ovmf) = Ovmf::parse(&b) {
+                let params = SnpParams {
+                    vcpus: 2,
+                    vcpu_sig: 0x800f12,
+                    vmm: Vmm::Qemu,
+                    guest_features: 1,
+                    kernel_hashes: kernel.then(|| KernelHashes::from_files(b"k", None, None)),
+                };
+                let _ = snp::snp_launch_digest(Firmware::Image(&ovmf), &params);
+                let _ = snp::seves_launch_digest(&ovmf, 1, 0, Vmm::Ec2, None);
+                let _ = ovmf.tdvf_sections();
+            }
+        }
+
+        #[test]
+        fn random_bytes_never_panic_the_parsers(bytes in proptest::collection::vec(any::<u8>(), 0..5000)) {
+            if let Ok(ovmf) = Ovmf::parse(&bytes) {
+                let _ = ovmf.tdvf_sections();
+            }
+            let _ = super::authenticode::sha384(&bytes);
+        }
+    }
+
+    #[test]
+    fn tdvf_section_declaring_more_than_4_gib_is_malformed() {
+        let mut b = test_vectors::read("measure/tdx/OVMF.fd.bookworm-2022.11-6+deb12u2");
+        let ovmf = Ovmf::parse(&b).unwrap();
+        let first = ovmf.tdvf_sections().unwrap()[0];
+        // Find the first section entry (its MemoryAddress) and inflate its MemoryDataSize.
+        let needle = [
+            first.data_offset.to_le_bytes(),
+            first.raw_data_size.to_le_bytes(),
+        ]
+        .concat();
+        let at = b.windows(8).rposition(|w| w == needle.as_slice()).unwrap();
+        b[at + 16..at + 24].copy_from_slice(&(8u64 << 30).to_le_bytes());
+        let ovmf = Ovmf::parse(&b).unwrap();
+        assert!(matches!(
+            tdx::mrtd(&ovmf, PageOrder::SinglePass),
+            Err(crate::Error::FirmwareMalformed { .. })
+        ));
+    }
+}

@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 pub const MAX_VCPUS: u32 = 4096;
 /// sev-snp-measure's default guest features (SNP active only); 0x21 adds DebugSwap.
 pub const DEFAULT_GUEST_FEATURES: u64 = 0x1;
+/// Most bytes the SEV metadata sections may declare in total (the guest's low 4 GiB).
+const MAX_SECTION_BYTES: u64 = 1 << 32;
 /// Initial EIP of the bootstrap processor.
 const BSP_EIP: u32 = 0xffff_fff0;
 /// GPA recorded for VMSA pages: (u64)-1, page-aligned, bits above 51 cleared.
@@ -293,6 +295,16 @@ pub fn snp_launch_digest(firmware: Firmware<'_>, params: &SnpParams) -> Result<[
             metadata,
         } => (Gctx::new(ovmf_hash), metadata),
     };
+    // Untrusted metadata: bound the work (real firmware declares a few MiB).
+    let declared = metadata
+        .sections
+        .iter()
+        .fold(0u64, |sum, s| sum.saturating_add(u64::from(s.size)));
+    if declared > MAX_SECTION_BYTES {
+        return Err(Error::MeasurementInputInvalid {
+            reason: format!("SEV metadata sections declare {declared:#x} bytes (limit 4 GiB)"),
+        });
+    }
     // sev-snp-measure checks this after measuring the sections; the result is the same error.
     if params.kernel_hashes.is_some() && !metadata.has_section(SevSectionType::SnpKernelHashes) {
         return Err(Error::KernelHashesUnsupported);

@@ -44,7 +44,7 @@ impl PageOrder {
 
 /// Size of one TDH.MR.EXTEND chunk.
 const CHUNK: usize = 256;
-/// Most memory one section may declare (the image is mapped below 4 GiB).
+/// Most memory the sections may declare in total (the image is mapped below 4 GiB).
 const MAX_SECTION_MEMORY: u64 = 1 << 32;
 
 struct Mrtd(ring::digest::Context);
@@ -98,6 +98,15 @@ fn section_page(image: &[u8], section: &TdvfSection, index: u64) -> [u8; PAGE_SI
 pub fn mrtd(ovmf: &Ovmf<'_>, order: PageOrder) -> Result<[u8; 48]> {
     let sections = ovmf.tdvf_sections()?;
     let image = ovmf.data();
+    // Untrusted metadata: bound the work (the TD firmware lives below 4 GiB).
+    let declared = sections
+        .iter()
+        .fold(0u64, |sum, s| sum.saturating_add(s.memory_data_size));
+    if declared > MAX_SECTION_MEMORY {
+        return Err(Error::FirmwareMalformed {
+            reason: format!("TDVF sections declare {declared:#x} bytes (limit 4 GiB)"),
+        });
+    }
     let mut m = Mrtd(ring::digest::Context::new(&ring::digest::SHA384));
     for section in &sections {
         if section.attributes & TdvfSection::ATTR_PAGE_AUG != 0 {
