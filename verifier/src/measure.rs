@@ -619,3 +619,26 @@ fn ring_sha384(data: &[u8]) -> [u8; 48] {
     out.copy_from_slice(ring::digest::digest(&ring::digest::SHA384, data).as_ref());
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_parse_as_qemu_writes_them() {
+        assert_eq!(parse_memory("2G").unwrap(), 2 << 30);
+        assert_eq!(parse_memory("4096M").unwrap(), 4 << 30);
+        assert_eq!(parse_memory("1048576").unwrap(), 1 << 20);
+        assert!(parse_memory("2X").is_err());
+        assert!(parse_memory("").is_err());
+        assert!(parse_memory("99999999999T").is_err());
+    }
+
+    #[test]
+    fn guest_features_parse_with_or_without_0x() {
+        assert_eq!(parse_features("0x21").unwrap(), 0x21);
+        assert_eq!(parse_features("1").unwrap(), 1);
+        assert!(parse_features("0xzz").is_err());
+    }
+}
