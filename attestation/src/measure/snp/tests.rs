@@ -232,3 +232,78 @@ fn kernel_given_as_hash_equals_kernel_given_as_file() {
     assert_eq!(a.table().len(), 176);
     let _ = unhex("00");
 }
+
+/// The `sev` crate's measurement module (8.0.0) as a second, independent implementation:
+/// equal to ours for QEMU and GCE; for EC2 it still writes RDX 0 and gives the digest
+/// sev-snp-measure produced before 2026-04-28 (both values are in expected.tsv), which is
+/// why we follow sev-snp-measure instead of this crate.
+#[test]
+fn sev_crate_agrees_for_qemu_and_differs_only_by_the_ec2_rdx_convention() {
+    use sev::measurement::snp::{snp_calc_launch_digest, SnpMeasurementArgs};
+    use sev::measurement::vcpu_types::CpuType;
+    use sev::measurement::vmsa::{GuestFeatures, VMMType};
+    let firmware = test_vectors::path("measure/firmware/OVMF.amdsev.fd.sid-2026.08+ds-2");
+    let kernel = test_vectors::path("measure/dm-verity/d8.img");
+    let initrd = test_vectors::path("measure/dm-verity/d8.nosalt.verity");
+    let data = std::fs::read(&firmware).unwrap();
+    let ovmf = Ovmf::parse(&data).unwrap();
+    let h = KernelHashes::from_files(
+        &std::fs::read(&kernel).unwrap(),
+        Some(&std::fs::read(&initrd).unwrap()),
+        Some("quiet"),
+    );
+    let theirs = |vcpus: u32, cpu: CpuType, gf: u64, vmm: VMMType| {
+        snp_calc_launch_digest(SnpMeasurementArgs {
+            vcpus,
+            vcpu_type: cpu,
+            ovmf_file: firmware.clone(),
+            guest_features: GuestFeatures(gf),
+            kernel_file: Some(kernel.clone()),
+            initrd_file: Some(initrd.clone()),
+            append: Some("quiet"),
+            ovmf_hash_str: None,
+            vmm_type: Some(vmm),
+        })
+        .unwrap()
+        .get_hex_ld()
+    };
+    let ours = |vcpus: u32, cpu: &str, gf: u64, vmm: Vmm| {
+        let params = SnpParams {
+            vcpus,
+            vcpu_sig: vcpu_signature(cpu).unwrap(),
+            vmm,
+            guest_features: gf,
+            kernel_hashes: Some(h),
+        };
+        hex::encode(snp_launch_digest(Firmware::Image(&ovmf), &params).unwrap())
+    };
+    assert_eq!(
+        ours(3, "EPYC-Milan", 0x21, Vmm::Qemu),
+        theirs(3, CpuType::EpycMilan, 0x21, VMMType::QEMU)
+    );
+    assert_eq!(
+        ours(1, "EPYC-Genoa", 0x1, Vmm::Qemu),
+        theirs(1, CpuType::EpycGenoa, 0x1, VMMType::QEMU)
+    );
+    assert_ne!(
+        ours(2, "EPYC-v4", 0x1, Vmm::Ec2),
+        theirs(2, CpuType::EpycV4, 0x1, VMMType::EC2)
+    );
+
+    // On the expected.tsv fixture the sev crate gives the old (RDX 0) EC2 value listed there.
+    let fixture = test_vectors::path("measure/snp/ovmf_AmdSev_suffix.bin");
+    let old_ec2 = snp_calc_launch_digest(SnpMeasurementArgs {
+        vcpus: 1,
+        vcpu_type: CpuType::EpycV4,
+        ovmf_file: fixture,
+        guest_features: GuestFeatures(0x21),
+        kernel_file: Some("/dev/null".into()),
+        initrd_file: Some("/dev/null".into()),
+        append: Some(""),
+        ovmf_hash_str: None,
+        vmm_type: Some(VMMType::EC2),
+    })
+    .unwrap()
+    .get_hex_ld();
+    assert_eq!(old_ec2, "6ae80856486b1396af8c82a40351d6ed76a20c785e9c7fa4ffa27c22d5d6313b4b3b458cd3c9968e6f89fb5d8450d7a6");
+}
