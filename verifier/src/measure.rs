@@ -129,6 +129,10 @@ pub struct TdxArgs {
     /// (needs --memory).
     #[arg(long, requires = "memory")]
     qemu_patched_header: bool,
+    /// The firmware extends its ReadyToBoot separator into RTMR0 only (older OVMF; current
+    /// edk2 extends it into RTMR1).
+    #[arg(long)]
+    no_rtmr1_separator: bool,
     /// Guest memory for --qemu-patched-header: bytes or with a K/M/G suffix (as QEMU's -m).
     #[arg(long, value_name = "SIZE")]
     memory: Option<String>,
@@ -554,7 +558,12 @@ fn run_tdx(args: &TdxArgs, out: &mut dyn Write) -> Result<u8, BadInput> {
             kernel
         };
         let auth = authenticode::sha384(&hashed).map_err(|e| input_error("kernel", &e))?;
-        let value = rtmr::rtmr1(&hashed).map_err(|e| input_error("kernel", &e))?;
+        let separator = if args.no_rtmr1_separator {
+            rtmr::Separator::Rtmr0Only
+        } else {
+            rtmr::Separator::Rtmr1
+        };
+        let value = rtmr::replay(&rtmr::rtmr1_events(auth, separator));
         report.insert("rtmr1".into(), json!(hex::encode(value)));
         report.insert(
             "kernel_authenticode_sha384".into(),

@@ -8,13 +8,16 @@
 //!    ([`super::authenticode`]). OVMF up to edk2-stable202502 hashes the image **after** QEMU
 //!    patched its setup header ([`qemu_patch_setup_header`]); later OVMF hashes the file as is.
 //! 2. EV_EFI_ACTION "Calling EFI Application from Boot Option".
-//! 3. EV_SEPARATOR (4 zero bytes).
+//! 3. EV_SEPARATOR (4 zero bytes): current edk2 (`TdTcg2Dxe` `OnReadyToBoot`) extends the
+//!    ReadyToBoot separator into RTMR1; older OVMF extended it into RTMR0 only, so RTMR1 has
+//!    no separator ([`Separator::Rtmr0Only`]; trustee's `CCEL_data_ovmf` is such a log).
 //! 4. EV_EFI_ACTION "Exit Boot Services Invocation".
 //! 5. EV_EFI_ACTION "Exit Boot Services Returned with Success".
 //!
-//! **RTMR2** (PCR 8-15) events: the kernel command line as OVMF passes it to the EFI stub —
-//! each byte widened to UTF-16LE, plus `" initrd=initrd"` when an initrd is given, plus a NUL
-//! character — then the initrd's SHA-384 (when given), measured by the kernel's EFI stub.
+//! **RTMR2** (PCR 8-15) events, measured by the kernel's EFI stub (EV_EVENT_TAG
+//! "LOADED_IMAGE::LoadOptions" and "Linux initrd"; kernels whose stub does not measure them
+//! leave RTMR2 zero): the command line as OVMF passes it — each byte widened to UTF-16LE, plus
+//! `" initrd=initrd"` when an initrd is given, plus a NUL character — then the initrd.
 //!
 //! Assumptions (documented in docs/measure.md): no boot loader (shim/grub) between OVMF and
 //! the kernel, the default OVMF boot path (no boot-option variables changing the events),
@@ -37,20 +40,36 @@ pub fn replay(events: &[[u8; 48]]) -> [u8; 48] {
     rtmr
 }
 
-/// The RTMR1 event digests after the kernel's Authenticode hash.
-pub fn rtmr1_events(kernel_authenticode: [u8; 48]) -> Vec<[u8; 48]> {
-    vec![
+/// Where the firmware extends its ReadyToBoot separator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Separator {
+    /// Current edk2: into RTMR1 (after "Calling EFI Application from Boot Option").
+    #[default]
+    Rtmr1,
+    /// Older OVMF: into RTMR0 only; RTMR1 has no separator.
+    Rtmr0Only,
+}
+
+/// The RTMR1 event digests, starting with the kernel's Authenticode hash.
+pub fn rtmr1_events(kernel_authenticode: [u8; 48], separator: Separator) -> Vec<[u8; 48]> {
+    let mut events = vec![
         kernel_authenticode,
         sha384(b"Calling EFI Application from Boot Option"),
-        sha384(&[0u8; 4]),
-        sha384(b"Exit Boot Services Invocation"),
-        sha384(b"Exit Boot Services Returned with Success"),
-    ]
+    ];
+    if separator == Separator::Rtmr1 {
+        events.push(sha384(&[0u8; 4]));
+    }
+    events.push(sha384(b"Exit Boot Services Invocation"));
+    events.push(sha384(b"Exit Boot Services Returned with Success"));
+    events
 }
 
 /// RTMR1 of a direct boot of `kernel` (the image as OVMF hashes it: patched or not).
-pub fn rtmr1(kernel: &[u8]) -> Result<[u8; 48]> {
-    Ok(replay(&rtmr1_events(authenticode::sha384(kernel)?)))
+pub fn rtmr1(kernel: &[u8], separator: Separator) -> Result<[u8; 48]> {
+    Ok(replay(&rtmr1_events(
+        authenticode::sha384(kernel)?,
+        separator,
+    )))
 }
 
 /// The command line as OVMF hands it to the kernel, UTF-16LE with its NUL.
@@ -205,6 +224,56 @@ mod tests {
     }
 
     #[test]
+    fn rtmr1_of_a_real_ovmf_log_is_reproduced_from_its_kernel_digest() {
+        // trustee's CCEL_data_ovmf (a real TDX guest booted by an older OVMF): its kernel event
+        // digest, and RTMR1 as the vectors README lists it. That OVMF extended the ReadyToBoot
+        // separator into RTMR0 only.
+        let log = crate::test_vectors::read("eventlog/CCEL_data_ovmf_out.json");
+        let log: serde_json::Value = serde_json::from_slice(&log).unwrap();
+        let first_rtmr1 = log["uefi_event_logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["index"] == 2)
+            .unwrap();
+        let digest: [u8; 48] = hex::decode(first_rtmr1["digests"][0]["digest"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let expected = "775b9f6bfe99f8a31396f0d0218e67ffa796d3b96ccf961cbb0deba48c79c00f082cda1a5567c1c16305f1fc210c13c6";
+        assert_eq!(
+            hex::encode(replay(&rtmr1_events(digest, Separator::Rtmr0Only))),
+            expected
+        );
+        assert_ne!(
+            hex::encode(replay(&rtmr1_events(digest, Separator::Rtmr1))),
+            expected
+        );
+    }
+
+    #[test]
+    fn rtmr1_of_dstacks_ccel_is_reproduced_with_the_rtmr1_separator() {
+        // dstack's ccel.bin (current OVMF): the first RTMR1 (imr_index 2) event of its parsed
+        // snapshot is the kernel; RTMR1 as the vectors README lists it.
+        let snap = String::from_utf8(crate::test_vectors::read(
+            "eventlog/cc_eventlog__tests__parse_ccel.snap",
+        ))
+        .unwrap();
+        let at = snap.find("imr_index: 2,").unwrap();
+        let rest = &snap[at..];
+        let start = rest.find("digests: [").unwrap();
+        let quote = rest[start..].find('"').unwrap() + start + 1;
+        let digest: [u8; 48] = hex::decode(&rest[quote..quote + 96])
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(
+            hex::encode(replay(&rtmr1_events(digest, Separator::Rtmr1))),
+            "bdcf4ee0f7fdfe7c73fbb19ded73193aee23a6726b86d3b282ea097cf4c9ed7a0db21b5c1ccd513e410d90e310836b26"
+        );
+    }
+
+    #[test]
     fn cmdline_is_utf16le_with_initrd_suffix_and_nul() {
         let got = cmdline_utf16("ro", true);
         let expected: Vec<u8> = "ro initrd=initrd\0"
@@ -246,7 +315,10 @@ mod tests {
         assert_eq!(addr % 4096, 0);
         assert!(addr + (1 << 20) <= 0x8000_0000 - 0x28000);
         // The patched header changes the Authenticode hash, hence RTMR1.
-        assert_ne!(rtmr1(&patched).unwrap(), rtmr1(&kernel).unwrap());
+        assert_ne!(
+            rtmr1(&patched, Separator::Rtmr1).unwrap(),
+            rtmr1(&kernel, Separator::Rtmr1).unwrap()
+        );
     }
 
     #[test]
