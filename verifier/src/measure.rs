@@ -23,17 +23,30 @@ use std::path::{Path, PathBuf};
 const MAX_FIRMWARE: u64 = 64 * 1024 * 1024;
 /// Largest kernel read whole (TDX: Authenticode needs the image).
 const MAX_KERNEL: u64 = 512 * 1024 * 1024;
-/// Largest initrd read whole (TDX: the setup-header patch needs only its size, RTMR2 streams).
+/// Largest OVMF metadata JSON read (initrds are never read whole: hashed as a stream).
 const MAX_METADATA: u64 = 1024 * 1024;
+
+const MEASURE_EXIT_CODES: &str = "\
+Exit codes:
+  0  computed (and equal to every --expected… value given)
+  1  computed but different from an expected value, or refused (a kernel for a firmware
+     without the SNP_KERNEL_HASHES section)
+  2  usage error, unreadable file, or malformed input (firmware, metadata, kernel, hex)
+
+See docs/measure.md for what each value is and the assumptions behind RTMR1/RTMR2.";
 
 #[derive(Debug, Subcommand)]
 pub enum MeasureCommand {
     /// SEV-SNP launch digest (or SEV / SEV-ES with --mode) of an OVMF direct boot, as
     /// sev-snp-measure computes it.
-    #[command(group(ArgGroup::new("firmware").required(true).args(["ovmf", "ovmf_hash"])))]
+    #[command(
+        group(ArgGroup::new("firmware").required(true).args(["ovmf", "ovmf_hash"])),
+        after_help = MEASURE_EXIT_CODES
+    )]
     Snp(SnpArgs),
     /// TDX MRTD of a TDVF (OVMF) image, and RTMR1/RTMR2 of a direct boot when kernel, initrd
     /// or command line are given.
+    #[command(after_help = MEASURE_EXIT_CODES)]
     Tdx(TdxArgs),
 }
 
