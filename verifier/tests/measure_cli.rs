@@ -483,3 +483,50 @@ fn snp_digest_of_the_debian_kernel_equals_sev_snp_measure() {
         assert_eq!(json(&ours)["measurement"], theirs.as_str(), "{vmm}");
     }
 }
+
+#[test]
+fn seves_and_sev_modes_match_sev_snp_measure_vectors() {
+    let fixture = vector("snp/ovmf_AmdSev_suffix.bin");
+    let out = run(&[
+        "measure",
+        "snp",
+        "--mode",
+        "seves",
+        "--ovmf",
+        &fixture,
+        "--kernel",
+        "/dev/null",
+        "--initrd",
+        "/dev/null",
+        "--append",
+        "",
+        "--vcpus",
+        "4",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        json(&out)["measurement"],
+        "0dccbcaba8e90b261bd0d2e1863a2f9da714768b7b2a19363cd6ae35aa90de91"
+    );
+    let out = run(&[
+        "measure",
+        "snp",
+        "--mode",
+        "sev",
+        "--ovmf",
+        &fixture,
+        "--kernel",
+        "/dev/null",
+        "--initrd",
+        "/dev/null",
+        "--append",
+        "console=ttyS0 loglevel=7",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        json(&out)["measurement"],
+        "82a3ee5d537c3620628270c292ae30cb40c3c878666a7890ee7ef2a08fb535ff"
+    );
+}
