@@ -416,7 +416,12 @@ fn snp_digest_of_the_debian_kernel_equals_sev_snp_measure() {
     // Oracle: virtee's sev-snp-measure (Python, pinned in scripts/requirements.txt) on the
     // same files; required when scripts/test ran setup (COCOON_REQUIRE_ORT=1).
     let Some(kernel) = kernel_path() else { return };
-    let tool = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/venv/bin/sev-snp-measure");
+    // SEV_SNP_MEASURE overrides the venv's copy (as for scripts/bench_measure.py).
+    let tool = std::env::var_os("SEV_SNP_MEASURE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/venv/bin/sev-snp-measure")
+        });
     if !tool.exists() {
         if std::env::var("COCOON_REQUIRE_ORT").as_deref() == Ok("1") {
             panic!("no {} (scripts/setup installs it)", tool.display());
