@@ -519,6 +519,31 @@ pub enum Error {
     ResponseChunkAfterFinal,
     /// The response stream ended without its final chunk.
     ResponseTruncated,
+    // ---------------------------------------------------------------- measured boot (`measure`)
+    /// A firmware image (OVMF) is structurally wrong: footer GUID table, SEV or TDVF metadata.
+    FirmwareMalformed {
+        reason: String,
+    },
+    /// The firmware lacks an entry the measurement needs (e.g. the SEV-ES reset block, the SEV
+    /// metadata, the TDVF metadata).
+    FirmwareEntryMissing {
+        entry: &'static str,
+    },
+    /// A kernel was given but the firmware has no SNP_KERNEL_HASHES section (or, for SEV/SEV-ES,
+    /// no hashes table): the kernel, initrd and command line would not be measured.
+    KernelHashesUnsupported,
+    /// A measurement input is out of range or inconsistent (vCPU count, hash length, metadata).
+    MeasurementInputInvalid {
+        reason: String,
+    },
+    /// A vCPU type name that is not in QEMU's list of EPYC models.
+    UnknownVcpuType {
+        name: String,
+    },
+    /// A kernel image is not a PE/COFF file this Authenticode hasher reads.
+    PeImageMalformed {
+        reason: String,
+    },
 }
 
 /// What is wrong with a claims encoding ([`Error::ClaimsMalformed`]).
@@ -951,6 +976,14 @@ impl Error {
             }
             ResponseChunkAfterFinal => "a response chunk arrived after the final chunk".to_string(),
             ResponseTruncated => "the response stream ended without its final chunk".to_string(),
+            FirmwareMalformed { reason } => format!("malformed firmware image: {reason}"),
+            FirmwareEntryMissing { entry } => format!("the firmware has no {entry}"),
+            KernelHashesUnsupported => {
+                "Kernel specified but OVMF metadata doesn't include SNP_KERNEL_HASHES section (the firmware cannot measure kernel, initrd and command line)".to_string()
+            }
+            MeasurementInputInvalid { reason } => format!("invalid measurement input: {reason}"),
+            UnknownVcpuType { name } => format!("unknown vCPU type {name:?}"),
+            PeImageMalformed { reason } => format!("malformed PE image: {reason}"),
             #[allow(unreachable_patterns)]
             other => format!("{other:?}"),
         }

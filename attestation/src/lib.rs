@@ -17,6 +17,7 @@ pub mod bodies;
 pub mod claims;
 pub mod encoding;
 pub mod error;
+pub mod measure;
 pub mod policy;
 pub mod ratls;
 pub mod snp;

@@ -8,6 +8,7 @@ pub mod cert;
 pub mod endpoint;
 #[cfg(feature = "sim")]
 pub mod handshake_bench;
+pub mod measure;
 pub mod report;
 pub mod snp;
 pub mod tdx;
@@ -75,6 +76,9 @@ enum Command {
     /// Measure verification throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Recompute launch measurements from image files (SEV-SNP digest, TDX MRTD/RTMRs).
+    #[command(subcommand)]
+    Measure(measure::MeasureCommand),
 }
 
 #[derive(Debug, Args)]
@@ -337,6 +341,7 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, BadInput> {
             Ok(emit_identity(&report, args.json, out))
         }
         Command::Bench(bench) => run_bench(bench, out),
+        Command::Measure(command) => measure::run(command, out),
     }
 }
 
