@@ -112,6 +112,16 @@ pub fn random_uuid() -> Result<[u8; 16]> {
     Ok(uuid)
 }
 
+/// A random 32-byte salt, as veritysetup makes when none is given.
+pub fn random_salt() -> Result<[u8; 32]> {
+    use ring::rand::SecureRandom;
+    let mut salt = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| invalid("no randomness for a salt"))?;
+    Ok(salt)
+}
+
 /// The blocks of each level, level 0 first, and where each starts in the hash area (in
 /// blocks from the start of the tree): veritysetup stores the top level first.
 pub fn layout(data_blocks: u64) -> Vec<(u64, u64)> {

@@ -6,8 +6,11 @@
 pub mod bench;
 pub mod cert;
 pub mod endpoint;
+pub mod eventlog;
 #[cfg(feature = "sim")]
 pub mod handshake_bench;
+pub mod measure_ids;
+pub mod measure_verity;
 pub mod report;
 pub mod snp;
 pub mod tdx;
@@ -75,6 +78,21 @@ enum Command {
     /// Measure verification throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Parse a TDX event log (CCEL), replay it to RTMR0-3, compare with a quote's RTMRs.
+    Eventlog(eventlog::EventlogArgs),
+    /// Recompute reference values from image files.
+    #[command(subcommand)]
+    Measure(MeasureCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MeasureCommand {
+    /// dm-verity root hash of an image (veritysetup format 1, sha256, 4096/4096).
+    Verity(measure_verity::VerityArgs),
+    /// Git SHA-256 tree hash of a configuration folder (COCOON's spec.tree).
+    Config(measure_ids::ConfigArgs),
+    /// The model identity (model_blake3) of a model directory.
+    Model(measure_ids::ModelArgs),
 }
 
 #[derive(Debug, Args)]
@@ -265,7 +283,15 @@ pub fn run_with<I: IntoIterator<Item = OsString>>(
             return u8::try_from(e.exit_code()).unwrap_or(EXIT_BAD_INPUT);
         }
     };
-    match dispatch(cli.command, out) {
+    let outcome = match cli.command {
+        Command::Measure(MeasureCommand::Verity(args)) => {
+            use std::io::IsTerminal;
+            let tty = std::io::stderr().is_terminal();
+            measure_verity::run(&args, out, if tty { Some(err) } else { None })
+        }
+        command => dispatch(command, out),
+    };
+    match outcome {
         Ok(code) => code,
         Err(BadInput(message)) => {
             let _ = writeln!(err, "cocoon-verify: {message}");
@@ -337,6 +363,10 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, BadInput> {
             Ok(emit_identity(&report, args.json, out))
         }
         Command::Bench(bench) => run_bench(bench, out),
+        Command::Eventlog(args) => eventlog::run(&args, unix_now(), out),
+        Command::Measure(MeasureCommand::Config(args)) => measure_ids::config(&args, out),
+        Command::Measure(MeasureCommand::Model(args)) => measure_ids::model(&args, out),
+        Command::Measure(MeasureCommand::Verity(args)) => measure_verity::run(&args, out, None),
     }
 }
 
