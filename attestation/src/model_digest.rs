@@ -14,8 +14,8 @@ use std::path::Path;
 /// The files of a model directory that make up its identity, in digest order.
 pub const MODEL_IDENTITY_FILES: [&str; 3] = ["model.json", "model.onnx", "tokenizer.json"];
 
-/// Read buffer: large reads let BLAKE3 use its wide SIMD paths.
-const BUFFER: usize = 1024 * 1024;
+/// Read buffer: large reads let BLAKE3 hash one read on every core (`update_rayon`).
+const BUFFER: usize = 16 * 1024 * 1024;
 
 /// The model directory's BLAKE3 identity.
 pub fn model_blake3(dir: &Path) -> Result<[u8; 32]> {
@@ -40,9 +40,9 @@ pub fn model_blake3(dir: &Path) -> Result<[u8; 32]> {
                 break;
             }
             let part = buf.get(..n).unwrap_or_default();
-            // Multi-threaded hashing of big reads (rayon) would need blake3's `rayon`
-            // feature; one core already outruns the disk here (docs/benchmarks.md).
-            hasher.update(part);
+            // Plain reads, not mmap (as b3sum does): a file truncated under an mmap faults
+            // the process; each full read is hashed on every core.
+            hasher.update_rayon(part);
             copied = copied.saturating_add(n as u64);
         }
         if copied != len {
