@@ -17,10 +17,30 @@ pub const MODEL_IDENTITY_FILES: [&str; 3] = ["model.json", "model.onnx", "tokeni
 /// Read buffer: large reads let BLAKE3 hash one read on every core (`update_rayon`).
 const BUFFER: usize = 16 * 1024 * 1024;
 
-/// The model directory's BLAKE3 identity.
+/// How [`model_blake3_with`] reads the files (the digest is the same either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Plain reads into a buffer, each hashed on every core. A file that shrinks or fails
+    /// to read while hashed is an error. What the enclave uses.
+    Stream,
+    /// Memory-mapped and hashed on every core, as `b3sum` does (faster on cached files).
+    /// A file truncated by another process while it is mapped faults the process: for
+    /// auditors' machines (`cocoon-verify measure model`), not for the enclave.
+    Mmap,
+}
+
+/// The model directory's BLAKE3 identity, read with [`ReadMode::Stream`].
 pub fn model_blake3(dir: &Path) -> Result<[u8; 32]> {
+    model_blake3_with(dir, ReadMode::Stream)
+}
+
+/// The model directory's BLAKE3 identity, reading the files as `mode` says.
+pub fn model_blake3_with(dir: &Path, mode: ReadMode) -> Result<[u8; 32]> {
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; BUFFER];
+    let mut buf = match mode {
+        ReadMode::Stream => vec![0u8; BUFFER],
+        ReadMode::Mmap => Vec::new(),
+    };
     for name in MODEL_IDENTITY_FILES {
         let path = dir.join(name);
         let io = |e: std::io::Error| Error::Io {
@@ -33,18 +53,27 @@ pub fn model_blake3(dir: &Path) -> Result<[u8; 32]> {
         hasher.update(name.as_bytes());
         hasher.update(&[0]);
         hasher.update(&len.to_le_bytes());
-        let mut copied = 0u64;
-        loop {
-            let n = file.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
+        let copied = match mode {
+            ReadMode::Stream => {
+                let mut copied = 0u64;
+                loop {
+                    let n = file.read(&mut buf).map_err(io)?;
+                    if n == 0 {
+                        break;
+                    }
+                    let part = buf.get(..n).unwrap_or_default();
+                    hasher.update_rayon(part);
+                    copied = copied.saturating_add(n as u64);
+                }
+                copied
             }
-            let part = buf.get(..n).unwrap_or_default();
-            // Plain reads, not mmap (as b3sum does): a file truncated under an mmap faults
-            // the process; each full read is hashed on every core.
-            hasher.update_rayon(part);
-            copied = copied.saturating_add(n as u64);
-        }
+            ReadMode::Mmap => {
+                drop(file);
+                let before = hasher.count();
+                hasher.update_mmap_rayon(&path).map_err(io)?;
+                hasher.count().saturating_sub(before)
+            }
+        };
         if copied != len {
             return Err(Error::FileChangedWhileHashed {
                 path: path.display().to_string(),
@@ -100,6 +129,37 @@ mod tests {
             want.update(bytes);
         }
         assert_eq!(model_blake3(&dir).unwrap(), *want.finalize().as_bytes());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn mmap_and_stream_reads_give_the_same_digest() {
+        // Larger than the 16 MiB read buffer and than blake3's mmap threshold, odd length.
+        let big: Vec<u8> = (0..(17 * 1024 * 1024 + 12345u32))
+            .map(|i| (i * 7 + i / 4096) as u8)
+            .collect();
+        let dir = model_dir(
+            "modes",
+            &[
+                ("model.json", b"{}"),
+                ("model.onnx", &big),
+                ("tokenizer.json", b"t"),
+            ],
+        );
+        let mut want = blake3::Hasher::new();
+        for (name, bytes) in [
+            ("model.json", &b"{}"[..]),
+            ("model.onnx", &big),
+            ("tokenizer.json", b"t"),
+        ] {
+            want.update(name.as_bytes());
+            want.update(&[0]);
+            want.update(&(bytes.len() as u64).to_le_bytes());
+            want.update(bytes);
+        }
+        let want = *want.finalize().as_bytes();
+        assert_eq!(model_blake3_with(&dir, ReadMode::Stream).unwrap(), want);
+        assert_eq!(model_blake3_with(&dir, ReadMode::Mmap).unwrap(), want);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

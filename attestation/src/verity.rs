@@ -51,6 +51,8 @@ pub struct VerityParams {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerityTree {
     pub root_hash: [u8; 32],
+    /// Size of the data in bytes (its last partial block, if any, is not covered).
+    pub data_size: u64,
     pub data_blocks: u64,
     /// The number of hash levels (0 for a single data block).
     pub levels: usize,
@@ -353,28 +355,48 @@ pub fn build<R: Read, S: HashSink>(
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
-    let mut buf = vec![0u8; CHUNK];
-    let mut digests: Vec<[u8; 32]> = Vec::with_capacity(CHUNK / BLOCK_SIZE);
+    // Double-buffered: while the worker threads hash one chunk, this thread reads the next.
+    let read_err = |e: std::io::Error, want: usize, at: u64| Error::Io {
+        subject: Subject::Verity,
+        path: "data".into(),
+        reason: format!("reading {want} bytes at offset {at}: {e}"),
+    };
+    let chunk_len =
+        |done: u64| usize::try_from(total.saturating_sub(done).min(CHUNK as u64)).unwrap_or(CHUNK);
+    let mut current = vec![0u8; CHUNK];
+    let mut next = vec![0u8; CHUNK];
     let mut done = 0u64;
-    while done < total {
-        let want = usize::try_from((total.saturating_sub(done)).min(CHUNK as u64)).unwrap_or(CHUNK);
-        let chunk = buf.get_mut(..want).ok_or_else(|| invalid("read buffer"))?;
-        data.read_exact(chunk).map_err(|e| Error::Io {
-            subject: Subject::Verity,
-            path: "data".into(),
-            reason: format!("reading {want} bytes at offset {done}: {e}"),
-        })?;
-        digests.clear();
-        digest_blocks(&params.salt, chunk, threads, &mut digests);
-        for d in digests.drain(..) {
+    let mut current_len = chunk_len(0);
+    let first = current
+        .get_mut(..current_len)
+        .ok_or_else(|| invalid("read buffer"))?;
+    data.read_exact(first)
+        .map_err(|e| read_err(e, current_len, 0))?;
+    while current_len > 0 {
+        let next_at = done.saturating_add(current_len as u64);
+        let next_len = chunk_len(next_at);
+        let chunk = current.get(..current_len).unwrap_or_default();
+        let next_buf = next.get_mut(..next_len).unwrap_or_default();
+        let salt = params.salt.as_slice();
+        let (digests, read) = std::thread::scope(|s| {
+            let hashing = s.spawn(move || digest_blocks(salt, chunk, threads));
+            let read = data.read_exact(next_buf);
+            (hashing.join(), read)
+        });
+        // A hashing thread does not panic; if one did, the level counts would not add up.
+        for d in digests.unwrap_or_default() {
             tree.push(0, d)?;
         }
-        done = done.saturating_add(want as u64);
+        done = next_at;
         progress(done, total);
+        read.map_err(|e| read_err(e, next_len, next_at))?;
+        std::mem::swap(&mut current, &mut next);
+        current_len = next_len;
     }
     let root_hash = tree.finish()?;
     Ok(VerityTree {
         root_hash,
+        data_size,
         data_blocks,
         levels: layout.len(),
         hash_device_size: hash_device_size(data_blocks, params.superblock),
@@ -382,14 +404,16 @@ pub fn build<R: Read, S: HashSink>(
 }
 
 /// SHA-256(salt ‖ block) of every block of `chunk`, in order, on up to `threads` threads.
-fn digest_blocks(salt: &[u8], chunk: &[u8], threads: usize, out: &mut Vec<[u8; 32]>) {
+fn digest_blocks(salt: &[u8], chunk: &[u8], threads: usize) -> Vec<[u8; 32]> {
     let blocks = chunk.len() / BLOCK_SIZE;
     if threads <= 1 || blocks < 64 {
-        out.extend(chunk.chunks_exact(BLOCK_SIZE).map(|b| salted(salt, b)));
-        return;
+        return chunk
+            .chunks_exact(BLOCK_SIZE)
+            .map(|b| salted(salt, b))
+            .collect();
     }
     let per = blocks.div_ceil(threads).saturating_mul(BLOCK_SIZE);
-    let parts: Vec<Vec<[u8; 32]>> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = chunk
             .chunks(per)
             .map(|part| {
@@ -400,18 +424,13 @@ fn digest_blocks(salt: &[u8], chunk: &[u8], threads: usize, out: &mut Vec<[u8; 3
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Vec::new() // a hashing thread cannot panic; an empty part fails the level count
-                })
-            })
-            .collect()
-    });
-    for part in parts {
-        out.extend(part);
-    }
+        let mut out = Vec::with_capacity(blocks);
+        for h in handles {
+            // A hashing thread cannot panic; an empty part would fail the level count.
+            out.extend(h.join().unwrap_or_default());
+        }
+        out
+    })
 }
 
 /// Builds the tree of a file; with `hash_out`, writes the hash device there atomically

@@ -5,7 +5,7 @@ use crate::{BadInput, EXIT_ACCEPTED, EXIT_REJECTED};
 use clap::Args;
 use cocoon_attestation::config_tree;
 use cocoon_attestation::eventlog::runtime::cocoon_records;
-use cocoon_attestation::model_digest::{model_blake3, MODEL_IDENTITY_FILES};
+use cocoon_attestation::model_digest::{model_blake3_with, ReadMode, MODEL_IDENTITY_FILES};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -76,7 +76,8 @@ pub fn config(args: &ConfigArgs, out: &mut dyn Write) -> Result<u8, BadInput> {
 
 /// `measure model`.
 pub fn model(args: &ModelArgs, out: &mut dyn Write) -> Result<u8, BadInput> {
-    let digest = match model_blake3(&args.dir) {
+    // Memory-mapped like b3sum: the auditor's own files, not the enclave's (docs/measure-identity.md).
+    let digest = match model_blake3_with(&args.dir, ReadMode::Mmap) {
         Ok(d) => d,
         Err(e) => return Ok(failed(out, &e)),
     };

@@ -58,8 +58,7 @@ pub fn run(
         uuid,
         superblock: !args.no_superblock,
     };
-    let size = std::fs::metadata(&args.data)
-        .map(|m| m.len())
+    std::fs::metadata(&args.data)
         .map_err(|e| BadInput(format!("cannot read data {}: {e}", args.data.display())))?;
     let mut last_percent = u64::MAX;
     let mut progress = |done: u64, total: u64| {
@@ -95,6 +94,7 @@ pub fn run(
                 return Ok(EXIT_REJECTED);
             }
         };
+    let size = tree.data_size;
     let salt_text = if params.salt.is_empty() {
         "-".to_string()
     } else {
