@@ -1,7 +1,7 @@
 //! `cocoon-verify measure config DIR` (git SHA-256 tree hash of a configuration folder, as
 //! COCOON's `spec.tree`) and `cocoon-verify measure model DIR` (the enclave's `model_blake3`).
 
-use crate::{BadInput, EXIT_ACCEPTED, EXIT_REJECTED};
+use crate::{BadInput, EXIT_ACCEPTED};
 use clap::Args;
 use cocoon_attestation::config_tree;
 use cocoon_attestation::eventlog::runtime::cocoon_records;
@@ -32,16 +32,16 @@ pub struct ModelArgs {
     pub json: bool,
 }
 
-fn failed(out: &mut dyn Write, e: &cocoon_attestation::Error) -> u8 {
-    let _ = writeln!(out, "error: [{}] {}", e.kind(), e.message());
-    EXIT_REJECTED
+/// A value that cannot be computed is a bad input (exit 2), like an unreadable file.
+fn failed(e: &cocoon_attestation::Error) -> BadInput {
+    BadInput(format!("[{}] {}", e.kind(), e.message()))
 }
 
 /// `measure config`.
 pub fn config(args: &ConfigArgs, out: &mut dyn Write) -> Result<u8, BadInput> {
     let tree = match config_tree::tree_hash(&args.dir) {
         Ok(t) => t,
-        Err(e) => return Ok(failed(out, &e)),
+        Err(e) => return Err(failed(&e)),
     };
     let tree_hex = hex::encode(tree.tree_hash);
     let mut rtmr3 = [[0u8; 48]; 4];
@@ -79,7 +79,7 @@ pub fn model(args: &ModelArgs, out: &mut dyn Write) -> Result<u8, BadInput> {
     // Memory-mapped like b3sum: the auditor's own files, not the enclave's (docs/measure-identity.md).
     let digest = match model_blake3_with(&args.dir, ReadMode::Mmap) {
         Ok(d) => d,
-        Err(e) => return Ok(failed(out, &e)),
+        Err(e) => return Err(failed(&e)),
     };
     let sizes: Vec<(String, u64)> = MODEL_IDENTITY_FILES
         .iter()

@@ -1,7 +1,9 @@
 //! `cocoon-verify measure verity`: the dm-verity root hash (and optionally the hash device)
 //! of an image, byte-exact with `veritysetup format` (format 1, sha256, 4096/4096).
+//! Exit 0 with the value, 2 when it cannot be computed (usage, unreadable data, unwritable
+//! hash device).
 
-use crate::{BadInput, EXIT_ACCEPTED, EXIT_REJECTED};
+use crate::{BadInput, EXIT_ACCEPTED};
 use clap::Args;
 use cocoon_attestation::verity::{self, VerityParams};
 use serde_json::json;
@@ -83,17 +85,9 @@ pub fn run(
             }
         }
     };
-    let tree =
-        match verity::build_file(&args.data, &params, args.hash_out.as_deref(), &mut progress) {
-            Ok(t) => t,
-            Err(e @ cocoon_attestation::Error::VerityParametersInvalid { .. }) => {
-                return Err(bad(&e))
-            }
-            Err(e) => {
-                let _ = writeln!(out, "error: [{}] {}", e.kind(), e.message());
-                return Ok(EXIT_REJECTED);
-            }
-        };
+    // Parameters, unreadable data or an unwritable hash device: exit 2.
+    let tree = verity::build_file(&args.data, &params, args.hash_out.as_deref(), &mut progress)
+        .map_err(|e| bad(&e))?;
     let size = tree.data_size;
     let salt_text = if params.salt.is_empty() {
         "-".to_string()

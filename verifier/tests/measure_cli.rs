@@ -281,6 +281,7 @@ fn measure_model_matches_the_library_digest() {
     assert_eq!(json(&out)["model_blake3"], hex::encode(want));
     std::fs::remove_file(dir.join("model.onnx")).unwrap();
     let out = run(&["measure", "model", dir.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("model.onnx"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
