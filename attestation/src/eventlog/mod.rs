@@ -462,5 +462,24 @@ pub fn compare_rtmrs(replayed: &Rtmrs, quote: &Rtmrs) -> Vec<Error> {
         .collect()
 }
 
+/// Checks replayed RTMRs against a verified TDX quote: `Ok(())` when all four equal, else
+/// every [`Error::RtmrMismatch`]; an SGX quote (no RTMRs) is [`Error::UnsupportedEvidence`].
+pub fn check_against_quote(
+    replayed: &Rtmrs,
+    quote: &crate::tdx::VerifiedQuote,
+) -> std::result::Result<(), Vec<Error>> {
+    let Some(td) = quote.quote.td_report() else {
+        return Err(vec![Error::UnsupportedEvidence {
+            reason: "an SGX quote has no RTMRs".into(),
+        }]);
+    };
+    let mismatches = compare_rtmrs(replayed, &td.rt_mr);
+    if mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(mismatches)
+    }
+}
+
 #[cfg(test)]
 mod tests;

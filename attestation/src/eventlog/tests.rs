@@ -373,3 +373,56 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_verified_real_quote_with_other_rtmrs_fails_the_check_on_rtmr0_and_rtmr1() {
+    let quote = crate::tdx::Quote::parse(&test_vectors::read("tdx/tdx_quote_4.dat")).unwrap();
+    let collateral = crate::tdx::Collateral::from_json(&test_vectors::read(
+        "tdx/DERIVED_dcapqvl_collateral_SPR_E4.json",
+    ))
+    .unwrap();
+    let verified = crate::tdx::TdxVerifier::new()
+        .verify(&quote, &collateral, 1_688_173_200)
+        .unwrap();
+    let replayed = log("CCEL_data").replay().unwrap();
+    let errors = check_against_quote(&replayed, &verified).unwrap_err();
+    let registers: Vec<usize> = errors
+        .iter()
+        .map(|e| match e {
+            Error::RtmrMismatch { register, .. } => *register,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(registers, [0, 1]);
+}
+
+#[cfg(feature = "sim")]
+#[test]
+fn a_verified_quote_carrying_the_replayed_rtmrs_passes_the_check() {
+    use crate::sim::tdx::{SimTdReport, SimTdx};
+    let sim = SimTdx::new().unwrap();
+    let mut rtmrs = log("CCEL_data_ovmf").replay().unwrap();
+    cocoon_records("3498b88b6744207aa94ee56d84f5b00c3f126fe14756fb5c1b07a445b9eebb1e")
+        .replay_onto(&mut rtmrs);
+    let td = SimTdReport {
+        rt_mr: rtmrs,
+        ..SimTdReport::default()
+    };
+    let quote = crate::tdx::Quote::parse(&sim.issue_quote(&td).unwrap()).unwrap();
+    let verified = crate::tdx::TdxVerifier::with_roots(crate::sim::tdx::anchors_with_intel())
+        .verify(
+            &quote,
+            &sim.collateral().unwrap(),
+            crate::sim::SIM_VALID_FROM + 3600,
+        )
+        .unwrap();
+    assert_eq!(check_against_quote(&rtmrs, &verified), Ok(()));
+    let mut other = rtmrs;
+    other[3][0] ^= 1;
+    assert!(matches!(
+        check_against_quote(&other, &verified)
+            .unwrap_err()
+            .as_slice(),
+        [Error::RtmrMismatch { register: 3, .. }]
+    ));
+}
