@@ -42,4 +42,6 @@ seed evidence_encoding "$t/quote_hex.txt" "$t/trusted_root.pem" "$s/ask_ark_mila
 mkdir -p "$here/corpus/ratls_certificate"
 cp "$here"/../tests/data/ratls/*.der "$here/corpus/ratls_certificate/"
 
+seed eventlog_parse "$vectors"/eventlog/CCEL_data* "$vectors/eventlog/ccel.bin"
+
 for d in "$here"/corpus/*/; do echo "$(basename "$d"): $(ls "$d" | wc -l) seeds"; done

@@ -36,6 +36,16 @@ pub enum Subject {
     RaTlsCertificate,
     /// A fresh attestation response (`ratls::FreshAttestation`).
     FreshAttestation,
+    /// A TCG crypto-agile event log (TDX CCEL, `eventlog` module).
+    EventLog,
+    /// Our RTMR3 runtime extension log (`eventlog::runtime`).
+    RuntimeLog,
+    /// A dm-verity hash device or its parameters (`verity` module).
+    Verity,
+    /// A measured configuration folder (`config_tree` module).
+    ConfigTree,
+    /// A model directory (`model_digest` module).
+    ModelDirectory,
 }
 
 impl fmt::Display for Subject {
@@ -67,6 +77,11 @@ impl fmt::Display for Subject {
             Self::Claims => "claims",
             Self::RaTlsCertificate => "RA-TLS certificate",
             Self::FreshAttestation => "fresh attestation response",
+            Self::EventLog => "event log",
+            Self::RuntimeLog => "runtime measurement log",
+            Self::Verity => "dm-verity hash tree",
+            Self::ConfigTree => "configuration folder",
+            Self::ModelDirectory => "model directory",
         };
         f.write_str(name)
     }
@@ -544,6 +559,55 @@ pub enum Error {
     PeImageMalformed {
         reason: String,
     },
+
+    // ---------------------------------------------------------------- measured boot (#6)
+    /// The event log does not start with a TCG Spec ID event (`Spec ID Event03`).
+    EventLogSpecIdInvalid {
+        reason: String,
+    },
+    /// An event names a digest algorithm the Spec ID event does not list.
+    EventLogUnknownAlgorithm {
+        algorithm: u16,
+    },
+    /// An event extends a measurement register outside RTMR0-3 (MR index 1..4).
+    EventLogMrIndexOutOfRange {
+        index: u32,
+    },
+    /// An event lacks the SHA-384 digest that replay needs.
+    EventLogDigestMissing {
+        event: usize,
+    },
+    /// Replayed RTMRs differ from the quote's (every differing register, in order).
+    RtmrMismatch {
+        register: usize,
+        replayed: String,
+        quote: String,
+    },
+    /// A line of the runtime measurement log does not parse (1-based line number).
+    RuntimeLogLineInvalid {
+        line: usize,
+        reason: String,
+    },
+    /// dm-verity parameters are unusable (block sizes, salt length, empty data …).
+    VerityParametersInvalid {
+        reason: String,
+    },
+    /// Reading the data or writing the hash device failed.
+    Io {
+        subject: Subject,
+        path: String,
+        reason: String,
+    },
+    /// A folder holds something that has no git tree form (a FIFO, a socket, a device …).
+    ConfigTreeUnsupportedEntry {
+        path: String,
+    },
+    /// A file changed size while it was hashed.
+    FileChangedWhileHashed {
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
 }
 
 /// What is wrong with a claims encoding ([`Error::ClaimsMalformed`]).
@@ -984,6 +1048,40 @@ impl Error {
             MeasurementInputInvalid { reason } => format!("invalid measurement input: {reason}"),
             UnknownVcpuType { name } => format!("unknown vCPU type {name:?}"),
             PeImageMalformed { reason } => format!("malformed PE image: {reason}"),
+            EventLogSpecIdInvalid { reason } => {
+                format!("the event log has no valid Spec ID event: {reason}")
+            }
+            EventLogUnknownAlgorithm { algorithm } => format!(
+                "an event carries digest algorithm {algorithm:#06x}, which the Spec ID event does not list"
+            ),
+            EventLogMrIndexOutOfRange { index } => {
+                format!("an event extends MR index {index}; TDX has MR indices 1..4 (RTMR0-3)")
+            }
+            EventLogDigestMissing { event } => {
+                format!("event {event} has no SHA-384 digest to replay")
+            }
+            RtmrMismatch {
+                register,
+                replayed,
+                quote,
+            } => format!("RTMR{register} replayed from the log is {replayed}, the quote has {quote}"),
+            RuntimeLogLineInvalid { line, reason } => {
+                format!("runtime measurement log line {line}: {reason}")
+            }
+            VerityParametersInvalid { reason } => format!("invalid dm-verity parameters: {reason}"),
+            Io {
+                subject,
+                path,
+                reason,
+            } => format!("{subject} {path}: {reason}"),
+            ConfigTreeUnsupportedEntry { path } => format!(
+                "{path} is not a regular file, folder or symbolic link: it has no git tree form"
+            ),
+            FileChangedWhileHashed {
+                path,
+                expected,
+                actual,
+            } => format!("{path} changed while hashed ({expected} bytes, then {actual})"),
             #[allow(unreachable_patterns)]
             other => format!("{other:?}"),
         }

@@ -15,13 +15,17 @@
 
 pub mod bodies;
 pub mod claims;
+pub mod config_tree;
 pub mod encoding;
 pub mod error;
+pub mod eventlog;
 pub mod measure;
+pub mod model_digest;
 pub mod policy;
 pub mod ratls;
 pub mod snp;
 pub mod tdx;
+pub mod verity;
 
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -6,9 +6,12 @@
 pub mod bench;
 pub mod cert;
 pub mod endpoint;
+pub mod eventlog;
 #[cfg(feature = "sim")]
 pub mod handshake_bench;
 pub mod measure;
+pub mod measure_ids;
+pub mod measure_verity;
 pub mod report;
 pub mod snp;
 pub mod tdx;
@@ -76,9 +79,24 @@ enum Command {
     /// Measure verification throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Recompute launch measurements from image files (SEV-SNP digest, TDX MRTD/RTMRs).
+    /// Parse a TDX event log (CCEL), replay it to RTMR0-3, compare with a quote's RTMRs.
+    Eventlog(eventlog::EventlogArgs),
+    /// Recompute reference values from image files.
     #[command(subcommand)]
-    Measure(measure::MeasureCommand),
+    Measure(MeasureCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MeasureCommand {
+    /// dm-verity root hash of an image (veritysetup format 1, sha256, 4096/4096).
+    Verity(measure_verity::VerityArgs),
+    /// Git SHA-256 tree hash of a configuration folder (COCOON's spec.tree).
+    Config(measure_ids::ConfigArgs),
+    /// The model identity (model_blake3) of a model directory.
+    Model(measure_ids::ModelArgs),
+    /// SEV-SNP launch digest and TDX MRTD/RTMRs (`measure snp`, `measure tdx`).
+    #[command(flatten)]
+    Launch(measure::MeasureCommand),
 }
 
 #[derive(Debug, Args)]
@@ -269,7 +287,15 @@ pub fn run_with<I: IntoIterator<Item = OsString>>(
             return u8::try_from(e.exit_code()).unwrap_or(EXIT_BAD_INPUT);
         }
     };
-    match dispatch(cli.command, out) {
+    let outcome = match cli.command {
+        Command::Measure(MeasureCommand::Verity(args)) => {
+            use std::io::IsTerminal;
+            let tty = std::io::stderr().is_terminal();
+            measure_verity::run(&args, out, if tty { Some(err) } else { None })
+        }
+        command => dispatch(command, out),
+    };
+    match outcome {
         Ok(code) => code,
         Err(BadInput(message)) => {
             let _ = writeln!(err, "cocoon-verify: {message}");
@@ -341,7 +367,11 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, BadInput> {
             Ok(emit_identity(&report, args.json, out))
         }
         Command::Bench(bench) => run_bench(bench, out),
-        Command::Measure(command) => measure::run(command, out),
+        Command::Measure(MeasureCommand::Launch(command)) => measure::run(command, out),
+        Command::Eventlog(args) => eventlog::run(&args, unix_now(), out),
+        Command::Measure(MeasureCommand::Config(args)) => measure_ids::config(&args, out),
+        Command::Measure(MeasureCommand::Model(args)) => measure_ids::model(&args, out),
+        Command::Measure(MeasureCommand::Verity(args)) => measure_verity::run(&args, out, None),
     }
 }
 

@@ -556,34 +556,33 @@ impl Drop for Engine {
 }
 
 /// The files of a model directory that make up its identity, in digest order.
-pub const MODEL_IDENTITY_FILES: [&str; 3] = ["model.json", "model.onnx", "tokenizer.json"];
+pub use cocoon_attestation::model_digest::MODEL_IDENTITY_FILES;
 
-/// The model's identity for the enclave's claims (`model_blake3`, docs/claims.md): BLAKE3 over,
-/// for each of [`MODEL_IDENTITY_FILES`] in order, the file name, a zero byte, the file length
-/// as u64 little-endian and the file's bytes. Anyone with the published model directory
-/// recomputes it (docs/models.md). The enclave reads the files again when loading; in a
-/// deployment they sit on a dm-verity volume whose root is in the claims too, so they cannot
-/// change between the two reads.
+/// The model's identity for the enclave's claims (`model_blake3`, docs/claims.md): the digest
+/// of [`cocoon_attestation::model_digest::model_blake3`] (BLAKE3 over, for each of
+/// [`MODEL_IDENTITY_FILES`] in order, the file name, a zero byte, the file length as u64
+/// little-endian and the file's bytes), which auditors recompute with `cocoon-verify measure
+/// model DIR`. The enclave reads the files again when loading; in a deployment they sit on a
+/// dm-verity volume whose root is in the claims too, so they cannot change between the two
+/// reads.
 pub fn model_blake3(dir: &std::path::Path) -> Result<[u8; 32], InferenceError> {
-    let mut hasher = blake3::Hasher::new();
-    for name in MODEL_IDENTITY_FILES {
-        let path = dir.join(name);
-        let file_error = |e: std::io::Error| InferenceError::ModelFile {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        let mut file = std::fs::File::open(&path).map_err(file_error)?;
-        let len = file.metadata().map_err(file_error)?.len();
-        hasher.update(name.as_bytes());
-        hasher.update(&[0]);
-        hasher.update(&len.to_le_bytes());
-        let copied = std::io::copy(&mut file, &mut hasher).map_err(file_error)?;
-        if copied != len {
-            return Err(InferenceError::ModelFile {
-                path,
-                message: format!("changed while hashed ({len} bytes, then {copied})"),
-            });
-        }
-    }
-    Ok(*hasher.finalize().as_bytes())
+    use cocoon_attestation::Error;
+    cocoon_attestation::model_digest::model_blake3(dir).map_err(|e| match e {
+        Error::Io { path, reason, .. } => InferenceError::ModelFile {
+            path: path.into(),
+            message: reason,
+        },
+        Error::FileChangedWhileHashed {
+            path,
+            expected,
+            actual,
+        } => InferenceError::ModelFile {
+            path: path.into(),
+            message: format!("changed while hashed ({expected} bytes, then {actual})"),
+        },
+        other => InferenceError::ModelFile {
+            path: dir.to_path_buf(),
+            message: other.message(),
+        },
+    })
 }
