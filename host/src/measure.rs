@@ -1,0 +1,260 @@
+//! Expected measurements of a VM, computed by the host from what it launches, and the policy a
+//! client can use directly (docs/policy.md).
+//!
+//! `process` platform: the simulated TEE's fixed report fields (exactly what
+//! `cocoon_attestation::sim::{tdx::SimTdReport, snp::SimSnpReport}::default()` put in the
+//! evidence that `cocoon-enclave --attester sim-*` issues; a `sim`-feature test checks they agree)
+//! plus the claims the enclave is told to publish: the model's BLAKE3 digest
+//! (`cocoon_attestation::model_digest`), the measured configuration's tree hash
+//! (`cocoon_attestation::config_tree`) and whether an HPKE key is required.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha384};
+
+use crate::error::{Error, Result};
+use crate::spec::{Attester, HpkeMode, Platform, Vm};
+
+/// MRTD of the simulated TD.
+pub const SIM_TD_MRTD_INPUT: &[u8] = b"COCOON SIMULATED TD (NOT HARDWARE)";
+/// MEASUREMENT of the simulated SNP guest.
+pub const SIM_SNP_MEASUREMENT_INPUT: &[u8] = b"COCOON SIMULATED SNP GUEST (NOT HARDWARE)";
+/// XFAM of the simulated TD (raw little-endian bytes).
+const SIM_TD_XFAM: u64 = 0x0006_02e7;
+/// TDATTRIBUTES of the simulated TD: SEPT_VE_DISABLE (bit 28) only.
+const SIM_TD_ATTRIBUTES: u64 = 1 << 28;
+
+/// TDX reference values (hex as in `cocoon-verify --json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TdxValues {
+    pub mrtd: String,
+    pub rtmr0: String,
+    pub rtmr1: String,
+    pub rtmr2: String,
+    pub rtmr3: String,
+    pub xfam: String,
+    pub td_attributes: String,
+}
+
+/// SEV-SNP reference values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnpValues {
+    pub measurement: String,
+}
+
+/// What the enclave's claims must say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimValues {
+    pub model_blake3: String,
+    /// Absent when the spec has no `config_dir`.
+    pub config_digest: Option<String>,
+    pub require_hpke_key: bool,
+}
+
+/// The published reference values of one VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Measurements {
+    pub name: String,
+    pub platform: Platform,
+    /// `simulated-tdx` or `simulated-snp` on `process`: NOT hardware.
+    pub tee: String,
+    pub simulated: bool,
+    pub tdx: Option<TdxValues>,
+    pub snp: Option<SnpValues>,
+    pub claims: ClaimValues,
+}
+
+/// The model digest (BLAKE3 over the folder).
+pub fn model_digest(vm: &Vm) -> Result<[u8; 32]> {
+    cocoon_attestation::model_digest::model_blake3(&vm.model_dir).map_err(|e| Error::Measure {
+        what: "model.dir",
+        detail: e.to_string(),
+    })
+}
+
+/// The measured configuration's tree hash, if the spec has a `config_dir`.
+pub fn config_digest(vm: &Vm) -> Result<Option<[u8; 32]>> {
+    vm.config_dir
+        .as_deref()
+        .map(|dir| {
+            cocoon_attestation::config_tree::tree_hash(dir)
+                .map(|t| t.tree_hash)
+                .map_err(|e| Error::Measure {
+                    what: "config_dir",
+                    detail: e.to_string(),
+                })
+        })
+        .transpose()
+}
+
+/// Computes the reference values of `vm` (reads and hashes the model and the config folder).
+pub fn compute(vm: &Vm) -> Result<Measurements> {
+    let model = model_digest(vm)?;
+    let config = config_digest(vm)?;
+    let zero48 = hex::encode([0u8; 48]);
+    let (tee, tdx, snp) = match vm.attester {
+        Attester::SimTdx => (
+            "simulated-tdx",
+            Some(TdxValues {
+                mrtd: hex::encode(Sha384::digest(SIM_TD_MRTD_INPUT)),
+                rtmr0: zero48.clone(),
+                rtmr1: zero48.clone(),
+                rtmr2: zero48.clone(),
+                rtmr3: zero48,
+                xfam: hex::encode(SIM_TD_XFAM.to_le_bytes()),
+                td_attributes: hex::encode(SIM_TD_ATTRIBUTES.to_le_bytes()),
+            }),
+            None,
+        ),
+        Attester::SimSnp => (
+            "simulated-snp",
+            None,
+            Some(SnpValues {
+                measurement: hex::encode(Sha384::digest(SIM_SNP_MEASUREMENT_INPUT)),
+            }),
+        ),
+    };
+    Ok(Measurements {
+        name: vm.name.clone(),
+        platform: vm.platform,
+        tee: tee.to_owned(),
+        simulated: true,
+        tdx,
+        snp,
+        claims: ClaimValues {
+            model_blake3: hex::encode(model),
+            config_digest: config.map(hex::encode),
+            require_hpke_key: vm.hpke != HpkeMode::Off,
+        },
+    })
+}
+
+/// A policy TOML (format 1) that accepts exactly this VM's measurements.
+pub fn policy_toml(m: &Measurements) -> String {
+    let mut out = format!(
+        "# Policy for cocoon-host VM {:?} ({} platform), from its published measurements.\nversion = 1\n",
+        m.name,
+        match m.platform {
+            Platform::Process => "process",
+            Platform::Vm => "vm",
+            Platform::Snp => "snp",
+            Platform::Tdx => "tdx",
+        }
+    );
+    if m.simulated {
+        out.push_str("# SIMULATED TEE: test keys, not hardware. Never use for real secrets.\nallow_simulated = true\n");
+    }
+    if let Some(t) = &m.tdx {
+        out.push_str(&format!(
+            "\n[tdx]\nmrtd = [\"{}\"]\nrtmr0 = [\"{}\"]\nrtmr1 = [\"{}\"]\nrtmr2 = [\"{}\"]\nrtmr3 = [\"{}\"]\nxfam = [\"{}\"]\ntd_attributes = [\"{}\"]\n",
+            t.mrtd, t.rtmr0, t.rtmr1, t.rtmr2, t.rtmr3, t.xfam, t.td_attributes
+        ));
+    }
+    if let Some(s) = &m.snp {
+        out.push_str(&format!("\n[snp]\nmeasurement = [\"{}\"]\n", s.measurement));
+    }
+    out.push_str(&format!(
+        "\n[claims]\nmodel_blake3 = [\"{}\"]\n",
+        m.claims.model_blake3
+    ));
+    if let Some(c) = &m.claims.config_digest {
+        out.push_str(&format!("config_digest = [\"{c}\"]\n"));
+    }
+    out.push_str(&format!(
+        "require_hpke_key = {}\n",
+        m.claims.require_hpke_key
+    ));
+    out
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+mod tests {
+    use super::*;
+    use crate::spec::Runtime;
+    use std::path::{Path, PathBuf};
+
+    fn successor() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/models/successor")
+    }
+
+    fn vm(attester: Attester, config_dir: Option<PathBuf>) -> Vm {
+        Vm {
+            name: "t".into(),
+            platform: Platform::Process,
+            vcpus: 1,
+            memory_mib: 1,
+            model_dir: successor(),
+            config_dir,
+            api_port: 1,
+            runtime: Runtime::default(),
+            enclave_binary: PathBuf::from("/bin/true"),
+            hpke: HpkeMode::Required,
+            attester,
+            stop_timeout_secs: 1,
+            spec_file: PathBuf::from("x.toml"),
+        }
+    }
+
+    #[test]
+    fn measurements_carry_the_model_and_config_digests() {
+        let conf = tempfile::tempdir().unwrap();
+        std::fs::write(conf.path().join("a.toml"), "x = 1\n").unwrap();
+        let m = compute(&vm(Attester::SimTdx, Some(conf.path().to_path_buf()))).unwrap();
+        let model = cocoon_attestation::model_digest::model_blake3(&successor()).unwrap();
+        assert_eq!(m.claims.model_blake3, hex::encode(model));
+        let tree = cocoon_attestation::config_tree::tree_hash(conf.path()).unwrap();
+        assert_eq!(m.claims.config_digest, Some(hex::encode(tree.tree_hash)));
+        assert!(m.claims.require_hpke_key);
+        assert!(m.tdx.is_some() && m.snp.is_none());
+    }
+
+    #[test]
+    fn the_policy_pins_the_platform_and_the_claims() {
+        let m = compute(&vm(Attester::SimSnp, None)).unwrap();
+        let text = policy_toml(&m);
+        assert!(text.contains("allow_simulated = true"));
+        assert!(text.contains(&m.snp.as_ref().unwrap().measurement));
+        assert!(text.contains(&m.claims.model_blake3));
+        assert!(!text.contains("config_digest"));
+        assert!(text.contains("require_hpke_key = true"));
+        let parsed: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(parsed["version"].as_integer(), Some(1));
+    }
+
+    #[cfg(feature = "sim")]
+    #[test]
+    fn simulated_values_equal_what_the_sim_attester_reports() {
+        use cocoon_attestation::sim::{snp::SimSnpReport, tdx::SimTdReport};
+        let td = SimTdReport::default();
+        let m = compute(&vm(Attester::SimTdx, None)).unwrap();
+        let t = m.tdx.unwrap();
+        assert_eq!(t.mrtd, hex::encode(td.mr_td));
+        assert_eq!(t.xfam, hex::encode(td.xfam));
+        assert_eq!(t.td_attributes, hex::encode(td.td_attributes));
+        for (i, r) in [t.rtmr0, t.rtmr1, t.rtmr2, t.rtmr3].iter().enumerate() {
+            assert_eq!(r, &hex::encode(td.rt_mr[i]));
+        }
+        let m = compute(&vm(Attester::SimSnp, None)).unwrap();
+        assert_eq!(
+            m.snp.unwrap().measurement,
+            hex::encode(SimSnpReport::default().measurement)
+        );
+    }
+
+    #[cfg(feature = "sim")]
+    #[test]
+    fn the_policy_parses_as_a_cocoon_policy() {
+        for attester in [Attester::SimTdx, Attester::SimSnp] {
+            let m = compute(&vm(attester, None)).unwrap();
+            let policy = cocoon_attestation::policy::Policy::from_toml(&policy_toml(&m)).unwrap();
+            assert!(policy.allow_simulated());
+            assert!(policy.claims().unwrap().require_hpke_key);
+        }
+    }
+}

@@ -1,0 +1,551 @@
+//! VM specs: TOML, one VM per file or a fleet file (`[[vm]]`), validated completely before
+//! anything starts (docs/host.md has the reference).
+//!
+//! Measured vs unmeasured: everything that decides what the VM runs (platform, images, model,
+//! `config_dir`, HPKE mode, attester) is either measured by the TEE or published in the claims
+//! (`config_dir`'s tree hash becomes the claims' `config_digest`). `[runtime]` holds the only
+//! UNMEASURED values — an allowlist of non-security knobs (log filter, thread and queue sizes) that
+//! a client cannot see and that must not be able to change what the enclave does with a prompt.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, SpecReason};
+
+/// Largest spec file read.
+pub const MAX_SPEC_BYTES: u64 = 1024 * 1024;
+
+/// Where a VM runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// The enclave binary as a local process with the simulated TEE.
+    Process,
+    /// A plain QEMU guest with the simulated TEE inside (not yet supported by this build).
+    Vm,
+    /// AMD SEV-SNP under QEMU (not yet supported by this build).
+    Snp,
+    /// Intel TDX under QEMU (not yet supported by this build).
+    Tdx,
+}
+
+/// The simulated TEE a `process` VM attests with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Attester {
+    #[default]
+    #[serde(rename = "sim-tdx")]
+    SimTdx,
+    #[serde(rename = "sim-snp")]
+    SimSnp,
+}
+
+impl Attester {
+    /// The `cocoon-enclave --attester` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SimTdx => "sim-tdx",
+            Self::SimSnp => "sim-snp",
+        }
+    }
+}
+
+/// HPKE-sealed bodies (the enclave's `--hpke`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HpkeMode {
+    Off,
+    Optional,
+    #[default]
+    Required,
+}
+
+impl HpkeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
+}
+
+/// `[boot]`: direct boot of the `vm`/`snp`/`tdx` platforms (measured).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Boot {
+    pub firmware: Option<PathBuf>,
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+    pub cmdline: Option<String>,
+}
+
+/// `[rootfs]`: the root file system image and its dm-verity root (measured via the cmdline).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rootfs {
+    pub image: Option<PathBuf>,
+    pub verity_root: Option<String>,
+}
+
+/// `[model]`: a folder (`process`) or a dm-verity image (VM platforms).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub dir: Option<PathBuf>,
+    pub image: Option<PathBuf>,
+    pub verity_root: Option<String>,
+}
+
+/// `[gpu]`: a PCI device passed through with VFIO (VM platforms).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gpu {
+    pub pci: Option<String>,
+}
+
+/// `[ports]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ports {
+    /// Host TCP port of the enclave's RA-TLS API (on 127.0.0.1 for `process`).
+    pub api: Option<u16>,
+}
+
+/// `[runtime]`: UNMEASURED knobs. Only non-security values belong here: nothing in it can change
+/// which model runs, which configuration applies, or how prompts are protected.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    /// Log filter of the enclave (`RUST_LOG` syntax).
+    pub log_filter: Option<String>,
+    /// ONNX Runtime intra-op threads.
+    pub threads: Option<u32>,
+    /// Sequences decoded at once.
+    pub max_sequences: Option<u32>,
+    /// Requests waiting for a slot.
+    pub queue_capacity: Option<u32>,
+}
+
+/// `[enclave]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnclaveSpec {
+    /// The `cocoon-enclave` binary (default: next to `cocoon-host`).
+    pub binary: Option<PathBuf>,
+    /// HPKE mode (default `required`).
+    pub hpke: Option<HpkeMode>,
+    /// `process` platform: the simulated TEE (default `sim-tdx`).
+    pub attester: Option<Attester>,
+    /// Seconds between SIGTERM and SIGKILL on stop (default 10, at most 300).
+    pub stop_timeout_secs: Option<u64>,
+}
+
+/// One VM as written in the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmSpec {
+    pub name: String,
+    pub platform: Platform,
+    #[serde(default = "one")]
+    pub vcpus: u32,
+    #[serde(default = "default_memory")]
+    pub memory_mib: u64,
+    /// MEASURED configuration folder: its tree hash is the claims' `config_digest`.
+    pub config_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub boot: Boot,
+    #[serde(default)]
+    pub rootfs: Rootfs,
+    #[serde(default)]
+    pub model: ModelSpec,
+    #[serde(default)]
+    pub gpu: Gpu,
+    #[serde(default)]
+    pub ports: Ports,
+    #[serde(default)]
+    pub runtime: Runtime,
+    #[serde(default)]
+    pub enclave: EnclaveSpec,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_memory() -> u64 {
+    1024
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fleet {
+    vm: Vec<VmSpec>,
+}
+
+/// A validated VM: every path absolute and checked, defaults filled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Vm {
+    pub name: String,
+    pub platform: Platform,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub model_dir: PathBuf,
+    pub config_dir: Option<PathBuf>,
+    pub api_port: u16,
+    pub runtime: Runtime,
+    pub enclave_binary: PathBuf,
+    pub hpke: HpkeMode,
+    pub attester: Attester,
+    pub stop_timeout_secs: u64,
+    /// The file it came from.
+    pub spec_file: PathBuf,
+}
+
+/// What the host offers (checked against vCPUs and memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostLimits {
+    pub cpus: u32,
+    pub memory_mib: u64,
+}
+
+impl HostLimits {
+    /// This machine: `available_parallelism` and `MemTotal` of /proc/meminfo.
+    pub fn detect() -> Self {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+            .unwrap_or(1);
+        let memory_mib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| mem_total_mib(&text))
+            .unwrap_or(u64::MAX);
+        Self { cpus, memory_mib }
+    }
+}
+
+/// `MemTotal:` of /proc/meminfo in MiB.
+pub fn mem_total_mib(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+/// Options of validation.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub limits: HostLimits,
+    /// Default enclave binary (`cocoon-enclave` next to the running `cocoon-host`).
+    pub default_enclave: Option<PathBuf>,
+}
+
+impl Validation {
+    pub fn for_this_host() -> Self {
+        let default_enclave = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join("cocoon-enclave")));
+        Self {
+            limits: HostLimits::detect(),
+            default_enclave,
+        }
+    }
+}
+
+/// `[a-z0-9][a-z0-9-]{0,62}`: safe as a file name (no `/`, no `..`, no leading dot or dash).
+pub fn valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    match bytes.first() {
+        Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit() => {}
+        _ => return false,
+    }
+    bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+fn err(file: &Path, vm: Option<&str>, key: &str, reason: SpecReason, detail: String) -> Error {
+    Error::Spec {
+        file: file.to_path_buf(),
+        vm: vm.map(str::to_owned),
+        key: key.to_owned(),
+        reason,
+        detail,
+    }
+}
+
+/// Parses one file: a single VM, or a fleet (`[[vm]]`).
+pub fn parse(file: &Path, text: &str) -> Result<Vec<VmSpec>> {
+    let table: toml::Table = toml::from_str(text)
+        .map_err(|e| err(file, None, "-", SpecReason::Syntax, e.message().to_owned()))?;
+    let fleet = table.contains_key("vm");
+    let result = if fleet {
+        toml::from_str::<Fleet>(text).map(|f| f.vm)
+    } else {
+        toml::from_str::<VmSpec>(text).map(|v| vec![v])
+    };
+    result.map_err(|e| {
+        let message = e.message().to_owned();
+        match message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            Some(key) => err(file, None, key, SpecReason::UnknownKey, message.clone()),
+            None => {
+                let key = message
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.split('`').next());
+                match key {
+                    Some(key) => err(file, None, key, SpecReason::Required, message.clone()),
+                    None => err(file, None, "-", SpecReason::Syntax, message.clone()),
+                }
+            }
+        }
+    })
+}
+
+/// Reads, parses and validates spec files; every VM of every file, or the first refusal.
+pub fn load(files: &[PathBuf], options: &Validation) -> Result<Vec<Vm>> {
+    let mut vms = Vec::new();
+    for file in files {
+        let meta = std::fs::metadata(file).map_err(crate::error::io(file))?;
+        if meta.len() > MAX_SPEC_BYTES {
+            return Err(err(
+                file,
+                None,
+                "-",
+                SpecReason::BadValue,
+                format!("spec file over {MAX_SPEC_BYTES} bytes"),
+            ));
+        }
+        let text = std::fs::read_to_string(file).map_err(crate::error::io(file))?;
+        for spec in parse(file, &text)? {
+            vms.push(validate(file, spec, options)?);
+        }
+    }
+    check_unique(&vms)?;
+    Ok(vms)
+}
+
+/// Names and host ports must be unique across all loaded specs.
+pub fn check_unique(vms: &[Vm]) -> Result<()> {
+    let mut names = BTreeSet::new();
+    let mut ports = BTreeMap::new();
+    for vm in vms {
+        if !names.insert(vm.name.as_str()) {
+            return Err(err(
+                &vm.spec_file,
+                Some(&vm.name),
+                "name",
+                SpecReason::Duplicate,
+                format!("two VMs are named {:?}", vm.name),
+            ));
+        }
+        if let Some(other) = ports.insert(vm.api_port, vm.name.as_str()) {
+            return Err(err(
+                &vm.spec_file,
+                Some(&vm.name),
+                "ports.api",
+                SpecReason::Duplicate,
+                format!("port {} is also used by {other:?}", vm.api_port),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Validates one VM of `file` (relative paths are relative to the file's folder).
+pub fn validate(file: &Path, spec: VmSpec, options: &Validation) -> Result<Vm> {
+    if !valid_name(&spec.name) {
+        return Err(err(
+            file,
+            None,
+            "name",
+            SpecReason::BadName,
+            format!(
+                "{:?} is not [a-z0-9][a-z0-9-]{{0,62}} (names become file names)",
+                spec.name
+            ),
+        ));
+    }
+    let name = spec.name.clone();
+    let e =
+        |key: &str, reason: SpecReason, detail: String| err(file, Some(&name), key, reason, detail);
+    if spec.platform != Platform::Process {
+        return Err(e(
+            "platform",
+            SpecReason::UnsupportedPlatform,
+            format!(
+                "{:?} is not yet supported by this build (only \"process\")",
+                spec.platform
+            ),
+        ));
+    }
+    let limits = options.limits;
+    if spec.vcpus == 0 || spec.vcpus > limits.cpus {
+        return Err(e(
+            "vcpus",
+            SpecReason::OverHostLimit,
+            format!("{} vCPUs; this host has {}", spec.vcpus, limits.cpus),
+        ));
+    }
+    if spec.memory_mib == 0 || spec.memory_mib > limits.memory_mib {
+        return Err(e(
+            "memory_mib",
+            SpecReason::OverHostLimit,
+            format!(
+                "{} MiB; this host has {} MiB",
+                spec.memory_mib, limits.memory_mib
+            ),
+        ));
+    }
+    // Keys of the VM platforms refused on `process`, so nobody believes they took effect.
+    let not_process = [
+        ("boot", spec.boot != Boot::default()),
+        ("rootfs", spec.rootfs != Rootfs::default()),
+        ("gpu", spec.gpu != Gpu::default()),
+        ("model.image", spec.model.image.is_some()),
+        ("model.verity_root", spec.model.verity_root.is_some()),
+    ];
+    if let Some((key, _)) = not_process.iter().find(|(_, set)| *set) {
+        return Err(e(
+            key,
+            SpecReason::NotForPlatform,
+            "only the vm, snp and tdx platforms use it".to_owned(),
+        ));
+    }
+    let base = file.parent().unwrap_or(Path::new("."));
+    let model_dir = spec.model.dir.as_deref().ok_or_else(|| {
+        e(
+            "model.dir",
+            SpecReason::Required,
+            "the process platform serves a model folder".to_owned(),
+        )
+    })?;
+    let model_dir = resolve(base, model_dir);
+    if !model_dir.is_dir() {
+        return Err(e(
+            "model.dir",
+            SpecReason::MissingPath,
+            format!("{} is not a folder", model_dir.display()),
+        ));
+    }
+    let config_dir = match &spec.config_dir {
+        Some(dir) => {
+            let dir = resolve(base, dir);
+            if !dir.is_dir() {
+                return Err(e(
+                    "config_dir",
+                    SpecReason::MissingPath,
+                    format!("{} is not a folder", dir.display()),
+                ));
+            }
+            Some(dir)
+        }
+        None => None,
+    };
+    let api_port = match spec.ports.api {
+        Some(0) => {
+            return Err(e(
+                "ports.api",
+                SpecReason::BadValue,
+                "port 0 is not a fixed port".to_owned(),
+            ))
+        }
+        Some(port) => port,
+        None => {
+            return Err(e(
+                "ports.api",
+                SpecReason::Required,
+                "the host port of the enclave's API".to_owned(),
+            ))
+        }
+    };
+    let r = &spec.runtime;
+    for (key, value, max) in [
+        ("runtime.threads", r.threads, 1024),
+        ("runtime.max_sequences", r.max_sequences, 4096),
+        ("runtime.queue_capacity", r.queue_capacity, 1_000_000),
+    ] {
+        if let Some(v) = value {
+            if v == 0 || v > max {
+                return Err(e(
+                    key,
+                    SpecReason::BadValue,
+                    format!("{v} not in 1..={max}"),
+                ));
+            }
+        }
+    }
+    if let Some(filter) = &r.log_filter {
+        let ok = filter.len() <= 256
+            && filter
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"_-=,:.".contains(&c));
+        if !ok {
+            return Err(e(
+                "runtime.log_filter",
+                SpecReason::BadValue,
+                "at most 256 characters of [A-Za-z0-9_=,:.-]".to_owned(),
+            ));
+        }
+    }
+    let enclave_binary = match (&spec.enclave.binary, &options.default_enclave) {
+        (Some(path), _) => resolve(base, path),
+        (None, Some(path)) => path.clone(),
+        (None, None) => {
+            return Err(e(
+                "enclave.binary",
+                SpecReason::Required,
+                "no cocoon-enclave next to cocoon-host".to_owned(),
+            ))
+        }
+    };
+    if !enclave_binary.is_file() {
+        return Err(e(
+            "enclave.binary",
+            SpecReason::MissingPath,
+            format!("{} is not a file", enclave_binary.display()),
+        ));
+    }
+    let stop_timeout_secs = spec.enclave.stop_timeout_secs.unwrap_or(10);
+    if stop_timeout_secs == 0 || stop_timeout_secs > 300 {
+        return Err(e(
+            "enclave.stop_timeout_secs",
+            SpecReason::BadValue,
+            format!("{stop_timeout_secs} not in 1..=300"),
+        ));
+    }
+    Ok(Vm {
+        name: spec.name.clone(),
+        platform: spec.platform,
+        vcpus: spec.vcpus,
+        memory_mib: spec.memory_mib,
+        model_dir,
+        config_dir,
+        api_port,
+        runtime: spec.runtime.clone(),
+        enclave_binary,
+        hpke: spec.enclave.hpke.unwrap_or_default(),
+        attester: spec.enclave.attester.unwrap_or_default(),
+        stop_timeout_secs,
+        spec_file: file.to_path_buf(),
+    })
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+mod tests;

@@ -1,0 +1,225 @@
+use super::*;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    options: Validation,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("model")).unwrap();
+    std::fs::create_dir(dir.path().join("conf")).unwrap();
+    std::fs::write(dir.path().join("enclave"), "").unwrap();
+    let options = Validation {
+        limits: HostLimits {
+            cpus: 4,
+            memory_mib: 8192,
+        },
+        default_enclave: Some(dir.path().join("enclave")),
+    };
+    Fixture { dir, options }
+}
+
+const GOOD: &str = r#"
+name = "vm-1"
+platform = "process"
+vcpus = 2
+memory_mib = 2048
+config_dir = "conf"
+[model]
+dir = "model"
+[ports]
+api = 18443
+[runtime]
+threads = 2
+log_filter = "info"
+"#;
+
+fn check(f: &Fixture, text: &str) -> Result<Vec<Vm>> {
+    let file = f.dir.path().join("spec.toml");
+    std::fs::write(&file, text).unwrap();
+    load(&[file], &f.options)
+}
+
+fn refused(f: &Fixture, text: &str) -> (String, SpecReason) {
+    match check(f, text) {
+        Err(Error::Spec { key, reason, .. }) => (key, reason),
+        other => panic!("expected a spec error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_good_spec_resolves_paths_and_fills_defaults() {
+    let f = fixture();
+    let vms = check(&f, GOOD).unwrap();
+    assert_eq!(vms.len(), 1);
+    let vm = &vms[0];
+    assert_eq!(vm.name, "vm-1");
+    assert_eq!(vm.model_dir, f.dir.path().join("model"));
+    assert_eq!(vm.config_dir, Some(f.dir.path().join("conf")));
+    assert_eq!(vm.hpke, HpkeMode::Required);
+    assert_eq!(vm.attester, Attester::SimTdx);
+    assert_eq!(vm.enclave_binary, f.dir.path().join("enclave"));
+    assert_eq!(vm.stop_timeout_secs, 10);
+}
+
+#[test]
+fn a_fleet_file_holds_several_vms() {
+    let f = fixture();
+    let text = r#"
+[[vm]]
+name = "a"
+platform = "process"
+model.dir = "model"
+ports.api = 1
+[[vm]]
+name = "b"
+platform = "process"
+model.dir = "model"
+ports.api = 2
+enclave.attester = "sim-snp"
+enclave.hpke = "off"
+"#;
+    let vms = check(&f, text).unwrap();
+    assert_eq!(vms.len(), 2);
+    assert_eq!(vms[1].attester, Attester::SimSnp);
+    assert_eq!(vms[1].hpke, HpkeMode::Off);
+}
+
+#[test]
+fn unknown_keys_are_refused_by_name() {
+    let f = fixture();
+    assert_eq!(
+        refused(&f, &format!("vcpu = 3\n{GOOD}")),
+        ("vcpu".to_owned(), SpecReason::UnknownKey)
+    );
+    let f = fixture();
+    assert_eq!(
+        refused(&f, &format!("{GOOD}secret_key = \"x\"\n")),
+        ("secret_key".to_owned(), SpecReason::UnknownKey)
+    );
+}
+
+#[test]
+fn bad_names_and_path_traversal_are_refused() {
+    for name in ["../etc", "a/b", "", "-a", "A", ".x", &"a".repeat(64)] {
+        let f = fixture();
+        let text = GOOD.replace("\"vm-1\"", &format!("{name:?}"));
+        assert_eq!(
+            refused(&f, &text),
+            ("name".to_owned(), SpecReason::BadName),
+            "{name}"
+        );
+    }
+    assert!(valid_name(&"a".repeat(63)));
+}
+
+#[test]
+fn resources_over_the_host_limits_are_refused() {
+    let f = fixture();
+    assert_eq!(
+        refused(&f, &GOOD.replace("vcpus = 2", "vcpus = 5")),
+        ("vcpus".to_owned(), SpecReason::OverHostLimit)
+    );
+    assert_eq!(
+        refused(&f, &GOOD.replace("memory_mib = 2048", "memory_mib = 8193")),
+        ("memory_mib".to_owned(), SpecReason::OverHostLimit)
+    );
+}
+
+#[test]
+fn missing_folders_and_binaries_are_refused() {
+    let f = fixture();
+    assert_eq!(
+        refused(&f, &GOOD.replace("dir = \"model\"", "dir = \"nope\"")),
+        ("model.dir".to_owned(), SpecReason::MissingPath)
+    );
+    assert_eq!(
+        refused(
+            &f,
+            &GOOD.replace("config_dir = \"conf\"", "config_dir = \"nope\"")
+        ),
+        ("config_dir".to_owned(), SpecReason::MissingPath)
+    );
+    assert_eq!(
+        refused(&f, &format!("{GOOD}[enclave]\nbinary = \"nope\"\n")),
+        ("enclave.binary".to_owned(), SpecReason::MissingPath)
+    );
+}
+
+#[test]
+fn other_platforms_are_not_yet_supported() {
+    for platform in ["vm", "snp", "tdx"] {
+        let f = fixture();
+        assert_eq!(
+            refused(&f, &GOOD.replace("\"process\"", &format!("{platform:?}"))),
+            ("platform".to_owned(), SpecReason::UnsupportedPlatform)
+        );
+    }
+}
+
+#[test]
+fn vm_platform_keys_are_refused_on_process() {
+    let f = fixture();
+    assert_eq!(
+        refused(&f, &format!("{GOOD}[gpu]\npci = \"0000:01:00.0\"\n")),
+        ("gpu".to_owned(), SpecReason::NotForPlatform)
+    );
+}
+
+#[test]
+fn duplicate_names_and_ports_are_refused() {
+    let f = fixture();
+    let two = |a: &str, pa: u16, b: &str, pb: u16| {
+        format!(
+            "[[vm]]\nname = \"{a}\"\nplatform = \"process\"\nmodel.dir = \"model\"\nports.api = {pa}\n\
+             [[vm]]\nname = \"{b}\"\nplatform = \"process\"\nmodel.dir = \"model\"\nports.api = {pb}\n"
+        )
+    };
+    assert_eq!(
+        refused(&f, &two("a", 1, "a", 2)),
+        ("name".to_owned(), SpecReason::Duplicate)
+    );
+    assert_eq!(
+        refused(&f, &two("a", 1, "b", 1)),
+        ("ports.api".to_owned(), SpecReason::Duplicate)
+    );
+}
+
+#[test]
+fn runtime_values_are_an_allowlist_with_ranges() {
+    let f = fixture();
+    assert_eq!(
+        refused(&f, &GOOD.replace("threads = 2", "threads = 0")),
+        ("runtime.threads".to_owned(), SpecReason::BadValue)
+    );
+    assert_eq!(
+        refused(&f, &GOOD.replace("threads = 2", "hpke = \"off\"")),
+        ("hpke".to_owned(), SpecReason::UnknownKey)
+    );
+    assert_eq!(
+        refused(&f, &GOOD.replace("\"info\"", "\"info --x\"")),
+        ("runtime.log_filter".to_owned(), SpecReason::BadValue)
+    );
+}
+
+#[test]
+fn a_missing_port_and_bad_toml_are_refused() {
+    let f = fixture();
+    assert_eq!(
+        refused(&f, &GOOD.replace("api = 18443", "")),
+        ("ports.api".to_owned(), SpecReason::Required)
+    );
+    assert_eq!(refused(&f, "name = "), ("-".to_owned(), SpecReason::Syntax));
+    assert_eq!(
+        refused(&f, "name = \"x\"\n"),
+        ("platform".to_owned(), SpecReason::Required)
+    );
+}
+
+#[test]
+fn meminfo_total_is_read_in_mib() {
+    let text = "MemTotal:       16318412 kB\nMemFree:         1 kB\n";
+    assert_eq!(mem_total_mib(text), Some(15935));
+    assert_eq!(mem_total_mib("garbage"), None);
+}
