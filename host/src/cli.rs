@@ -209,9 +209,14 @@ async fn dispatch(command: Command) -> u8 {
         Ok((status, value)) if status.is_success() => {
             match shape {
                 Shape::Json => print(&serde_json::to_string_pretty(&value).unwrap_or_default()),
-                Shape::Policy => print(value["policy"].as_str().unwrap_or_default()),
+                Shape::Policy => print(
+                    value
+                        .get("policy")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default(),
+                ),
                 Shape::Lines => {
-                    if let Some(lines) = value["lines"].as_array() {
+                    if let Some(lines) = value.get("lines").and_then(|v| v.as_array()) {
                         for line in lines {
                             print(line.as_str().unwrap_or_default());
                         }
@@ -223,7 +228,10 @@ async fn dispatch(command: Command) -> u8 {
         Ok((status, value)) => {
             eprintln!(
                 "cocoon-host: {status}: {}",
-                value["error"].as_str().unwrap_or("error")
+                value
+                    .get("error")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("error")
             );
             1
         }

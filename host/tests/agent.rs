@@ -374,3 +374,31 @@ fn check_refuses_each_bad_spec_with_its_key_and_reason() {
     assert_eq!(starts(&s), 0);
     assert!(!s.state.exists(), "nothing was created");
 }
+
+#[test]
+fn a_model_changed_on_disk_after_publication_is_not_launched() {
+    let s = sleeping_setup();
+    let model = s.dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    for f in ["model.json", "model.onnx", "tokenizer.json"] {
+        std::fs::copy(successor().join(f), model.join(f)).unwrap();
+    }
+    let spec = std::fs::read_to_string(&s.spec)
+        .unwrap()
+        .replace(&format!("{:?}", successor()), &format!("{model:?}"));
+    std::fs::write(&s.spec, spec).unwrap();
+    let agent = Agent::start(&s);
+    assert_eq!(status(&s)["status"], "running");
+    let published = cli(&s, &["measure", "t"])["claims"]["model_blake3"].clone();
+    assert_eq!(published, cocoon_attestation_model(&model));
+    stop_vm(&s);
+    // The host swaps the weights: the next launch is refused, not run under the old digest.
+    std::fs::write(model.join("model.onnx"), b"other weights").unwrap();
+    let out = host(&["start", "t", "--state", s.state.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("model.dir changed on disk"));
+    let st = status(&s);
+    assert_eq!(st["status"], "failed");
+    assert_eq!(starts(&s), 1);
+    drop(agent);
+}
