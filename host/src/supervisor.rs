@@ -129,10 +129,10 @@ impl Supervisor {
         for (vm, measurements) in vms {
             let lock = lock_file(&dir.join(format!("{}.lock", vm.name)))?;
             let previous = state::load(dir, &vm.name)?;
+            // Whatever the recorded status (an agent may have died mid-stop), a live process with
+            // the recorded start time is ours: adopt it rather than start a second copy.
             let adopted = previous.as_ref().and_then(|s| match (s.pid, s.start_time) {
-                (Some(pid), Some(start))
-                    if s.status == Status::Running && state::is_same_process(pid, start) =>
-                {
+                (Some(pid), Some(start)) if state::is_same_process(pid, start) => {
                     Some((pid, start))
                 }
                 _ => None,
@@ -261,6 +261,13 @@ impl Supervisor {
         if config.map(hex::encode) != slot.measurements.claims.config_digest {
             return Err(Error::MeasurementChanged { what: "config_dir" });
         }
+        // A port taken by another process would only show up as a crash loop.
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", vm.api_port)) {
+            return Err(Error::Spawn {
+                name: vm.name.clone(),
+                detail: format!("port {} is not free: {e}", vm.api_port),
+            });
+        }
         let log = log_path(&self.dir, &vm.name);
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -334,6 +341,10 @@ impl Supervisor {
                         (None, _, _) => Some("no process".to_owned()),
                     };
                     if let Some(reason) = exit {
+                        let reason = match last_line(&log_path(&self.dir, &slot.vm.name)) {
+                            Some(line) => format!("{reason}; last log line: {line}"),
+                            None => reason,
+                        };
                         self.exited(slot, now, reason);
                     }
                 }
@@ -479,6 +490,18 @@ impl Supervisor {
             }
         });
     }
+}
+
+/// The last non-empty line of a log (at most 4 KiB read, 512 characters kept).
+fn last_line(path: &Path) -> Option<String> {
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut bytes = Vec::new();
+    file.take(4096).read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(line.chars().take(512).collect())
 }
 
 /// The platform's graceful powerdown; `process` has none (the hook for QEMU's ACPI powerdown).

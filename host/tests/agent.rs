@@ -235,13 +235,18 @@ fn a_reused_pid_is_not_adopted() {
 
 #[test]
 fn a_crash_loop_ends_in_failed_until_an_explicit_start() {
-    let s = setup("exit 3", "");
+    let s = setup("echo 'model: cannot load' >&2\nexit 3", "");
     let agent = Agent::start(&s);
     // Exits at about 0, 1, 3, 7 and 15 s (backoff 1, 2, 4, 8 s): the fifth in 60 s trips the breaker.
     wait_for(Duration::from_secs(40), || status(&s)["status"] == "failed");
     let st = status(&s);
     assert_eq!(st["restarts"], 4);
-    assert!(st["last_exit"].as_str().unwrap().contains("exit status: 3"));
+    let last_exit = st["last_exit"].as_str().unwrap();
+    assert!(last_exit.contains("exit status: 3"), "{last_exit}");
+    assert!(
+        last_exit.contains("last log line: model: cannot load"),
+        "{last_exit}"
+    );
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(status(&s)["status"], "failed", "no restart after failed");
     // An explicit start clears the breaker.
@@ -400,5 +405,65 @@ fn a_model_changed_on_disk_after_publication_is_not_launched() {
     let st = status(&s);
     assert_eq!(st["status"], "failed");
     assert_eq!(starts(&s), 1);
+    drop(agent);
+}
+
+#[test]
+fn concurrent_restarts_leave_exactly_one_process() {
+    let s = sleeping_setup();
+    let agent = Agent::start(&s);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let out = host(&["restart", "t", "--state", s.state.to_str().unwrap()]);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            });
+        }
+    });
+    wait_for(Duration::from_secs(10), || {
+        status(&s)["status"] == "running"
+    });
+    let pid = status(&s)["pid"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let launched = std::fs::read_to_string(s.dir.path().join("starts")).unwrap();
+    let live: Vec<u64> = launched
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .filter(|p| alive(*p))
+        .collect();
+    assert_eq!(live, vec![pid]);
+    stop_vm(&s);
+    drop(agent);
+}
+
+#[test]
+fn a_taken_port_is_a_clear_start_error() {
+    let s = sleeping_setup();
+    let spec = std::fs::read_to_string(&s.spec).unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let spec: String = spec
+        .lines()
+        .map(|l| {
+            if l.starts_with("api = ") {
+                format!("api = {port}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&s.spec, spec).unwrap();
+    let agent = Agent::start(&s);
+    let st = status(&s);
+    assert_eq!(st["status"], "failed");
+    assert!(st["last_exit"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("port {port} is not free")));
+    assert_eq!(starts(&s), 0);
     drop(agent);
 }
