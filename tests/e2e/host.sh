@@ -11,6 +11,8 @@ if [ -z "${COCOON_E2E_NO_BUILD:-}" ]; then
   cargo build --quiet --workspace --all-features --bins
 fi
 bin="$(realpath "${CARGO_TARGET_DIR:-target}/debug")"
+py=.cache/venv/bin/python
+[ -x "$py" ] || py=python3
 work="$(mktemp -d)"
 agent=""
 cleanup() {
@@ -27,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "e2e host: $*"; exit 1; }
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 mkdir -p "$work/conf"
 echo 'greeting = "measured"' > "$work/conf/app.toml"
 cat > "$work/e2e.toml" <<SPEC
@@ -56,7 +58,7 @@ start_agent() {
   fail "the agent did not start"
 }
 host() { "$bin/cocoon-host" "$@" --state "$work/state"; }
-field() { python3 -c "import json,sys; v=json.load(sys.stdin); print($1)"; }
+field() { "$py" -c "import json,sys; v=json.load(sys.stdin); print($1)"; }
 attest() { # the client verifies under the host's policy; prints the verified identity JSON
   for _ in $(seq 1 100); do
     if "$bin/cocoon" attest "127.0.0.1:$port" --policy "$work/policy.toml" --trust-simulated-root \
@@ -72,7 +74,7 @@ start_agent
 host policy e2e >"$work/policy.toml"
 host measure e2e >"$work/measure.json"
 attest
-python3 - "$work/measure.json" "$work/identity.json" <<'PY' || fail "verified claims differ from the published measurements"
+"$py" - "$work/measure.json" "$work/identity.json" <<'PY' || fail "verified claims differ from the published measurements"
 import json, sys
 m = json.load(open(sys.argv[1])); v = json.load(open(sys.argv[2]))
 assert v["verdict"] == "verified" and v["simulated"] is True, v
@@ -101,7 +103,7 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 [ -n "$new" ] && [ "$new" != "None" ] && [ "$new" != "$pid" ] || fail "no restart within 5 s of kill -9"
-echo "e2e host: restarted after kill -9 in $(python3 -c "print(round($(date +%s.%N) - $t0, 2))") s"
+echo "e2e host: restarted after kill -9 in $("$py" -c "print(round($(date +%s.%N) - $t0, 2))") s"
 attest
 echo "e2e host: the client reconnected with a fresh verification"
 
@@ -110,7 +112,20 @@ kill -0 "$new" || fail "the enclave did not outlive the agent"
 start_agent
 again="$(host status e2e | field 'v["pid"]')"
 [ "$again" = "$new" ] || fail "re-adoption: pid $again, expected $new"
-copies="$(pgrep -f -- "--listen 127.0.0.1:$port " | wc -l)"
+copies="$("$py" - "$port" <<'PY'
+import os, sys
+listen = f"127.0.0.1:{sys.argv[1]}".encode()
+n = 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        continue
+    if argv and argv[0].endswith(b"cocoon-enclave") and listen in argv:
+        n += 1
+print(n)
+PY
+)"
 [ "$copies" = 1 ] || fail "$copies enclave processes after re-adoption"
 attest
 echo "e2e host: the restarted agent re-adopted the enclave (pid $again, one process)"
