@@ -19,6 +19,7 @@ cleanup() {
   status=$?
   if [ -n "$agent" ]; then
     "$bin/cocoon-host" stop e2e --state "$work/state" >/dev/null 2>&1 || true
+    "$bin/cocoon-host" stop e2e-snp --state "$work/state" >/dev/null 2>&1 || true
     kill "$agent" 2>/dev/null || true
     wait "$agent" 2>/dev/null || true
   fi
@@ -32,21 +33,30 @@ fail() { echo "e2e host: $*"; exit 1; }
 port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 mkdir -p "$work/conf"
 echo 'greeting = "measured"' > "$work/conf/app.toml"
+port2="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 cat > "$work/e2e.toml" <<SPEC
+# A fleet file: the main VM on simulated TDX with sealed bodies required, a second one on
+# simulated SNP without HPKE.
+[[vm]]
 name = "e2e"
 platform = "process"
 vcpus = 1
 memory_mib = 512
 config_dir = "$work/conf"
-[model]
-dir = "$PWD/tests/data/models/successor"
-[ports]
-api = $port
-[runtime]
-threads = 1
-[enclave]
-hpke = "required"
-attester = "sim-tdx"
+model.dir = "$PWD/tests/data/models/successor"
+ports.api = $port
+runtime.threads = 1
+enclave.hpke = "required"
+enclave.attester = "sim-tdx"
+
+[[vm]]
+name = "e2e-snp"
+platform = "process"
+model.dir = "$PWD/tests/data/models/successor"
+ports.api = $port2
+runtime.threads = 1
+enclave.hpke = "off"
+enclave.attester = "sim-snp"
 SPEC
 
 "$bin/cocoon-host" check "$work/e2e.toml" >/dev/null || fail "check refused a good spec"
@@ -59,10 +69,10 @@ start_agent() {
 }
 host() { "$bin/cocoon-host" "$@" --state "$work/state"; }
 field() { "$py" -c "import json,sys; v=json.load(sys.stdin); print($1)"; }
-attest() { # the client verifies under the host's policy; prints the verified identity JSON
+attest() { # [PORT POLICY OUT] the client verifies under the host's policy; writes the identity JSON
   for _ in $(seq 1 100); do
-    if "$bin/cocoon" attest "127.0.0.1:$port" --policy "$work/policy.toml" --trust-simulated-root \
-      --nonce --json >"$work/identity.json" 2>"$work/attest.err"; then
+    if "$bin/cocoon" attest "127.0.0.1:${1:-$port}" --policy "${2:-$work/policy.toml}" --trust-simulated-root \
+      --nonce --json >"${3:-$work/identity.json}" 2>"$work/attest.err"; then
       return 0
     fi
     sleep 0.1
@@ -84,7 +94,22 @@ assert v["claims"]["hpke_public_key"] is not None
 for key in ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3"):
     assert v["measurements"][key] == m["tdx"][key], key
 PY
-echo "e2e host: verified claims equal the published measurements"
+host policy e2e-snp >"$work/policy-snp.toml"
+host measure e2e-snp >"$work/measure-snp.json"
+attest "$port2" "$work/policy-snp.toml" "$work/identity-snp.json"
+"$py" - "$work/measure-snp.json" "$work/identity-snp.json" <<'PY' || fail "SNP: verified claims differ from the published measurements"
+import json, sys
+m = json.load(open(sys.argv[1])); v = json.load(open(sys.argv[2]))
+assert v["verdict"] == "verified" and "snp" in v["platform"].lower(), v["platform"]
+assert v["measurements"]["measurement"] == m["snp"]["measurement"]
+assert v["claims"]["model"]["blake3"] == m["claims"]["model_blake3"]
+assert v["claims"]["hpke_public_key"] is None and m["claims"]["require_hpke_key"] is False
+PY
+if "$bin/cocoon" attest "127.0.0.1:$port2" --policy "$work/policy.toml" --trust-simulated-root \
+  >/dev/null 2>&1; then
+  fail "the TDX VM's policy accepted the SNP VM"
+fi
+echo "e2e host: verified claims equal the published measurements (sim-tdx and sim-snp); one VM's policy refuses the other"
 
 for _ in $(seq 1 300); do # 503 while the model loads
   health="$(host health e2e | field 'v["status"]')"
