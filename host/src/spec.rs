@@ -276,7 +276,7 @@ fn err(file: &Path, vm: Option<&str>, key: &str, reason: SpecReason, detail: Str
 /// Parses one file: a single VM, or a fleet (`[[vm]]`).
 pub fn parse(file: &Path, text: &str) -> Result<Vec<VmSpec>> {
     let table: toml::Table = toml::from_str(text)
-        .map_err(|e| err(file, None, "-", SpecReason::Syntax, e.message().to_owned()))?;
+        .map_err(|e| err(file, None, "-", SpecReason::Syntax, e.to_string()))?;
     let fleet = table.contains_key("vm");
     let result = if fleet {
         toml::from_str::<Fleet>(text).map(|f| f.vm)
@@ -284,7 +284,14 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<VmSpec>> {
         toml::from_str::<VmSpec>(text).map(|v| vec![v])
     };
     result.map_err(|e| {
-        let message = e.message().to_owned();
+        let line = e
+            .span()
+            .and_then(|span| text.get(..span.start))
+            .map(|before| before.matches('\n').count().saturating_add(1));
+        let message = match line {
+            Some(line) => format!("{} (line {line})", e.message()),
+            None => e.message().to_owned(),
+        };
         match message
             .strip_prefix("unknown field `")
             .and_then(|rest| rest.split('`').next())

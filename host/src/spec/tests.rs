@@ -101,6 +101,21 @@ fn unknown_keys_are_refused_by_name() {
 }
 
 #[test]
+fn an_unknown_key_error_names_its_line() {
+    let f = fixture();
+    match check(
+        &f,
+        &GOOD.replace("threads = 2", "threads = 2\ncolor = true"),
+    ) {
+        Err(Error::Spec { key, detail, .. }) => {
+            assert_eq!(key, "color");
+            assert!(detail.contains("(line 13)"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn bad_names_and_path_traversal_are_refused() {
     for name in ["../etc", "a/b", "", "-a", "A", ".x", &"a".repeat(64)] {
         let f = fixture();
