@@ -206,8 +206,19 @@ fn a_restarted_agent_readopts_the_running_vm_without_a_second_copy() {
     assert_eq!(st["status"], "running");
     assert_eq!(st["pid"].as_u64(), Some(pid));
     assert_eq!(starts(&s), 1, "no second copy was launched");
+    // The adopted process is not the agent's child: its death is seen through /proc.
+    kill9(pid);
+    wait_for(Duration::from_secs(5), || {
+        let st = status(&s);
+        st["status"] == "running" && st["pid"].as_u64().is_some_and(|p| p != pid)
+    });
+    assert!(status(&s)["last_exit"]
+        .as_str()
+        .unwrap()
+        .contains("re-adopted process exited"));
+    let new = status(&s)["pid"].as_u64().unwrap();
     stop_vm(&s);
-    assert!(!alive(pid));
+    assert!(!alive(new));
     drop(agent);
 }
 
