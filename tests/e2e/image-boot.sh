@@ -21,10 +21,14 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
   exit 0
 fi
 
-images/build --name successor
-D=images/out/successor
-verify=target/release/cocoon-verify
-work="$(mktemp -d)"
+# The debug binaries scripts/test has built (--all-features: the simulated TEE on both sides).
+cargo build --quiet --workspace --all-features --bins
+bin="${CARGO_TARGET_DIR:-target}/debug"
+verify=$bin/cocoon-verify
+mkdir -p images/out
+work="$(mktemp -d "$PWD/images/out/.boot.XXXXXX")"
+D=$work/image
+images/build --name successor --out "$D" --enclave "$bin/cocoon-enclave" --verify "$verify"
 qemu_pid=""
 cleanup() {
   status=$?
