@@ -6,14 +6,14 @@
 # manifest's model_blake3 and dm-verity root. Then boots once more with one byte of the model
 # image flipped and checks the guest refuses to serve (dm-verity).
 #
-# Skipped, with the reason printed, when qemu-system-x86_64 is absent. Takes ~1 min with KVM
-# after the image is built; slower under emulation. Not run by scripts/test unless
-# COCOON_TEST_IMAGES=1.
+# Skipped, with the reason printed, when qemu-system-x86_64 is absent or COCOON_TEST_IMAGES=0.
+# ~1 min under TCG once the debug binaries are built (where nested KVM hangs, 30 s more for the
+# KVM attempt); scripts/test runs it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if [ "${COCOON_TEST_IMAGES:-0}" != 1 ] && [ "${1:-}" != --force ]; then
-  echo "e2e image-boot: SKIPPED (boots a VM: set COCOON_TEST_IMAGES=1 or pass --force)"
+if [ "${COCOON_TEST_IMAGES:-1}" = 0 ]; then
+  echo "e2e image-boot: SKIPPED (COCOON_TEST_IMAGES=0)"
   exit 0
 fi
 if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
@@ -89,8 +89,8 @@ fi
 echo "e2e image-boot: enclave up after $(($(date +%s) - start)) s"
 printf 'version = 1\nallow_simulated = true\n' > "$work/sim.toml"
 ok=""
-for _ in $(seq 1 20); do
-  if timeout 60 "$verify" endpoint "127.0.0.1:$port" --trust-simulated-root --policy "$work/sim.toml" \
+for _ in $(seq 1 10); do
+  if timeout 30 "$verify" endpoint "127.0.0.1:$port" --trust-simulated-root --policy "$work/sim.toml" \
     --nonce --json > "$work/report.json" 2>"$work/verify.err"; then ok=1; break; fi
   sleep 1
 done
