@@ -5,9 +5,11 @@
 
 pub mod api;
 pub mod cli;
+pub mod doctor;
 pub mod error;
 pub mod health;
 pub mod measure;
+pub mod qemu;
 pub mod spec;
 pub mod state;
 pub mod supervisor;

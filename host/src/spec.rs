@@ -86,6 +86,8 @@ pub struct Boot {
 #[serde(deny_unknown_fields)]
 pub struct Rootfs {
     pub image: Option<PathBuf>,
+    /// The image's dm-verity hash device (default: `image` with extension `.verity`).
+    pub verity_image: Option<PathBuf>,
     pub verity_root: Option<String>,
 }
 
@@ -95,6 +97,8 @@ pub struct Rootfs {
 pub struct ModelSpec {
     pub dir: Option<PathBuf>,
     pub image: Option<PathBuf>,
+    /// The image's dm-verity hash device (VM platforms; default: `image` with extension `.verity`).
+    pub verity_image: Option<PathBuf>,
     pub verity_root: Option<String>,
 }
 
@@ -103,6 +107,26 @@ pub struct ModelSpec {
 #[serde(deny_unknown_fields)]
 pub struct Gpu {
     pub pci: Option<String>,
+    /// Attach through iommufd (QEMU >= 9.0, Linux >= 6.8) instead of the legacy VFIO container.
+    pub iommufd: Option<bool>,
+}
+
+/// `[qemu]`: how the `vm`/`snp`/`tdx` platforms run QEMU (see `qemu.rs` and docs/host.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuSpec {
+    /// The QEMU binary (default `qemu-system-x86_64` from PATH).
+    pub binary: Option<PathBuf>,
+    /// `-cpu` model (default: `EPYC-v4` for snp, `host` for tdx and vm with KVM, `qemu64` with TCG).
+    pub cpu: Option<String>,
+    /// Guest CID of a `vhost-vsock-pci` device (3 ..= 0xFFFF_FFFE); none without it.
+    pub vsock_cid: Option<u32>,
+    /// `user` (default: QEMU's user-mode network, the API port forwarded) or `tap:IFNAME`.
+    pub network: Option<String>,
+    /// snp: the `host-data` of the launch (base64 of 32 bytes, 44 characters), in the report.
+    pub host_data: Option<String>,
+    /// tdx: the unix socket of the host's quote generation service (QGS).
+    pub quote_generation_socket: Option<PathBuf>,
 }
 
 /// `[ports]`.
@@ -168,6 +192,8 @@ pub struct VmSpec {
     pub runtime: Runtime,
     #[serde(default)]
     pub enclave: EnclaveSpec,
+    #[serde(default)]
+    pub qemu: QemuSpec,
 }
 
 fn one() -> u32 {
@@ -418,6 +444,8 @@ pub fn validate(file: &Path, spec: VmSpec, options: &Validation) -> Result<Vm> {
         ("boot", spec.boot != Boot::default()),
         ("rootfs", spec.rootfs != Rootfs::default()),
         ("gpu", spec.gpu != Gpu::default()),
+        ("qemu", spec.qemu != QemuSpec::default()),
+        ("model.verity_image", spec.model.verity_image.is_some()),
         ("model.image", spec.model.image.is_some()),
         ("model.verity_root", spec.model.verity_root.is_some()),
     ];
