@@ -16,7 +16,7 @@ use http::Method;
 
 use crate::error::{io, Error, Result};
 use crate::supervisor::{RestartPolicy, Supervisor};
-use crate::{api, measure, spec};
+use crate::{api, doctor, measure, qemu, spec};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -80,6 +80,31 @@ enum Command {
     Measure(NameArgs),
     /// A policy TOML that accepts exactly this VM (for `cocoon attest --policy`).
     Policy(NameArgs),
+    /// Print the QEMU argv (one argument per line) of a vm/snp/tdx VM of a spec file.
+    QemuArgs {
+        /// The VM's name.
+        name: String,
+        /// The spec file.
+        spec: PathBuf,
+        /// State folder the paths point into (QMP socket, serial log).
+        #[arg(long, value_name = "DIR", default_value = "/var/lib/cocoon-host")]
+        state: PathBuf,
+        /// Accelerator of the `vm` platform (default: kvm when /dev/kvm opens read-write).
+        #[arg(long, value_parser = ["kvm", "tcg"])]
+        accel: Option<String>,
+    },
+    /// What this host has and lacks for each platform, with the fix (exit 0 when --platform is ready).
+    Doctor {
+        /// The platform to judge the exit status by.
+        #[arg(long, value_parser = ["process", "vm", "snp", "tdx", "gpu"], default_value = "process")]
+        platform: String,
+        /// A GPU's PCI address to check (vfio-pci binding, IOMMU group).
+        #[arg(long, value_name = "PCI")]
+        gpu: Option<String>,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -155,6 +180,17 @@ async fn dispatch(command: Command) -> u8 {
                 }
             }
         }
+        Command::QemuArgs {
+            name,
+            spec,
+            state,
+            accel,
+        } => return qemu_args(&name, &spec, &state, accel.as_deref()),
+        Command::Doctor {
+            platform,
+            gpu,
+            json,
+        } => return doctor_command(&platform, gpu.as_deref(), json),
         Command::List(state) => (state.state, Method::GET, "/v1/vms".to_owned(), Shape::Json),
         Command::Status(a) => (
             a.state.state,
@@ -239,6 +275,67 @@ async fn dispatch(command: Command) -> u8 {
             eprintln!("cocoon-host: {e}");
             2
         }
+    }
+}
+
+fn qemu_args(name: &str, file: &Path, state: &Path, accel: Option<&str>) -> u8 {
+    let run = || -> Result<Vec<OsString>> {
+        let meta = std::fs::metadata(file).map_err(io(file))?;
+        if meta.len() > spec::MAX_SPEC_BYTES {
+            return Err(Error::Api(format!("{} is too large", file.display())));
+        }
+        let text = std::fs::read_to_string(file).map_err(io(file))?;
+        let specs = spec::parse(file, &text)?;
+        let vm = specs
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::Api(format!("no VM named {name:?} in {}", file.display())))?;
+        let vm = qemu::QemuVm::from_spec(file, vm)?;
+        let accel = match accel {
+            Some("kvm") => qemu::Accel::Kvm,
+            Some(_) => qemu::Accel::Tcg,
+            None => qemu::Accel::detect(Path::new("/")),
+        };
+        Ok(qemu::argv(
+            &vm,
+            &qemu::HostPaths::in_state_dir(state, &vm.name),
+            accel,
+        ))
+    };
+    match run() {
+        Ok(args) => {
+            let mut out = std::io::stdout().lock();
+            for arg in args {
+                use std::os::unix::ffi::OsStrExt;
+                let _ = out.write_all(arg.as_bytes());
+                let _ = out.write_all(b"\n");
+            }
+            let _ = out.flush();
+            0
+        }
+        Err(e @ Error::Spec { .. }) => {
+            eprintln!("cocoon-host: refused: {e}");
+            1
+        }
+        Err(e) => {
+            eprintln!("cocoon-host: {e}");
+            2
+        }
+    }
+}
+
+fn doctor_command(platform: &str, gpu: Option<&str>, json: bool) -> u8 {
+    let fs = doctor::HostFs::new("/");
+    let report = doctor::examine(&fs, &doctor::Options::for_this_host(gpu));
+    if json {
+        print(&serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print(&report.to_text());
+    }
+    if report.ready(platform) {
+        0
+    } else {
+        1
     }
 }
 

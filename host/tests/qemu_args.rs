@@ -162,9 +162,8 @@ fn snp_line_measures_kernel_initrd_and_cmdline_with_amdsev_firmware() {
     assert!(args.contains(
         &"sev-snp-guest,id=sev0,cbitpos=51,reduced-phys-bits=1,kernel-hashes=on".to_owned()
     ));
-    assert!(args.contains(
-        &"memory-backend-memfd,id=ram1,size=1024M,share=true,prealloc=false".to_owned()
-    ));
+    assert!(args
+        .contains(&"memory-backend-memfd,id=ram1,size=1024M,share=true,prealloc=false".to_owned()));
     assert_eq!(after("-bios"), "/usr/share/ovmf/OVMF.amdsev.fd");
     assert_eq!(after("-kernel"), "/srv/cocoon/images/vmlinuz");
     assert_eq!(after("-cpu"), "EPYC-v4");
@@ -182,7 +181,11 @@ fn commas_in_drive_paths_are_doubled_so_qemu_cannot_read_them_as_options() {
 
 #[test]
 fn used_types_reads_plain_and_json_objects() {
-    let vm = qemu_vm("t", "tdx", "[qemu]\nquote_generation_socket = \"/run/q.sock\"\n");
+    let vm = qemu_vm(
+        "t",
+        "tdx",
+        "[qemu]\nquote_generation_socket = \"/run/q.sock\"\n",
+    );
     let used = used_types(&argv(&vm, &host("t"), Accel::Kvm));
     assert!(used
         .iter()
@@ -195,15 +198,60 @@ fn used_types_reads_plain_and_json_objects() {
 #[test]
 fn bad_vm_platform_keys_are_refused_with_the_key_and_reason() {
     let cases: &[(&str, &str, &str, SpecReason)] = &[
-        ("vm", "[gpu]\npci = \"41:00.0\"\n", "gpu.pci", SpecReason::BadValue),
-        ("vm", "[gpu]\niommufd = true\n", "gpu.iommufd", SpecReason::Required),
-        ("vm", "[qemu]\nvsock_cid = 2\n", "qemu.vsock_cid", SpecReason::BadValue),
-        ("vm", "[qemu]\nnetwork = \"bridge\"\n", "qemu.network", SpecReason::BadValue),
-        ("vm", "[qemu]\ncpu = \"host,+sev\"\n", "qemu.cpu", SpecReason::BadValue),
-        ("tdx", "[qemu]\nhost_data = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n", "qemu.host_data", SpecReason::NotForPlatform),
-        ("snp", "[qemu]\nhost_data = \"short\"\n", "qemu.host_data", SpecReason::BadValue),
-        ("snp", "[qemu]\nquote_generation_socket = \"/run/q\"\n", "qemu.quote_generation_socket", SpecReason::NotForPlatform),
-        ("vm", "[enclave]\nattester = \"sim-snp\"\n", "enclave.attester", SpecReason::NotForPlatform),
+        (
+            "vm",
+            "[gpu]\npci = \"41:00.0\"\n",
+            "gpu.pci",
+            SpecReason::BadValue,
+        ),
+        (
+            "vm",
+            "[gpu]\niommufd = true\n",
+            "gpu.iommufd",
+            SpecReason::Required,
+        ),
+        (
+            "vm",
+            "[qemu]\nvsock_cid = 2\n",
+            "qemu.vsock_cid",
+            SpecReason::BadValue,
+        ),
+        (
+            "vm",
+            "[qemu]\nnetwork = \"bridge\"\n",
+            "qemu.network",
+            SpecReason::BadValue,
+        ),
+        (
+            "vm",
+            "[qemu]\ncpu = \"host,+sev\"\n",
+            "qemu.cpu",
+            SpecReason::BadValue,
+        ),
+        (
+            "tdx",
+            "[qemu]\nhost_data = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n",
+            "qemu.host_data",
+            SpecReason::NotForPlatform,
+        ),
+        (
+            "snp",
+            "[qemu]\nhost_data = \"short\"\n",
+            "qemu.host_data",
+            SpecReason::BadValue,
+        ),
+        (
+            "snp",
+            "[qemu]\nquote_generation_socket = \"/run/q\"\n",
+            "qemu.quote_generation_socket",
+            SpecReason::NotForPlatform,
+        ),
+        (
+            "vm",
+            "[enclave]\nattester = \"sim-snp\"\n",
+            "enclave.attester",
+            SpecReason::NotForPlatform,
+        ),
         ("process", "", "platform", SpecReason::NotForPlatform),
     ];
     for (platform, extra, key, reason) in cases {
@@ -214,7 +262,10 @@ fn bad_vm_platform_keys_are_refused_with_the_key_and_reason() {
 
 #[test]
 fn snp_without_firmware_is_refused() {
-    let text = format!("name = \"nofw\"\nplatform = \"snp\"\n{}", BASE.replace("FIRMWARE", ""));
+    let text = format!(
+        "name = \"nofw\"\nplatform = \"snp\"\n{}",
+        BASE.replace("FIRMWARE", "")
+    );
     let specs = spec::parse(Path::new(SPEC_FILE), &text).unwrap();
     assert_eq!(specs[0].platform, Platform::Snp);
     let e = QemuVm::from_spec(Path::new(SPEC_FILE), &specs[0]).unwrap_err();
@@ -308,7 +359,9 @@ fn installed_qemu_knows_every_object_device_and_property_we_emit() {
                         "{kind} {ty} ({case}): QEMU {major}.{minor} predates it (needs {}.{})",
                         need.0, need.1
                     )),
-                    _ => failures.push(format!("{kind} {ty} ({case}) unknown to QEMU {major}.{minor}")),
+                    _ => failures.push(format!(
+                        "{kind} {ty} ({case}) unknown to QEMU {major}.{minor}"
+                    )),
                 }
                 continue;
             }
