@@ -279,18 +279,24 @@ async fn dispatch(command: Command) -> u8 {
 }
 
 fn qemu_args(name: &str, file: &Path, state: &Path, accel: Option<&str>) -> u8 {
-    let run = || -> Result<Vec<OsString>> {
-        let meta = std::fs::metadata(file).map_err(io(file))?;
+    // (exit status, message) on failure: 1 for a refused spec, 2 for everything else.
+    let run = || -> std::result::Result<Vec<OsString>, (u8, String)> {
+        let other = |e: Error| (2, e.to_string());
+        let refused = |e: Error| match e {
+            e @ Error::Spec { .. } => (1, format!("refused: {e}")),
+            e => (2, e.to_string()),
+        };
+        let meta = std::fs::metadata(file).map_err(|e| other(io(file)(e)))?;
         if meta.len() > spec::MAX_SPEC_BYTES {
-            return Err(Error::Api(format!("{} is too large", file.display())));
+            return Err((2, format!("{} is too large", file.display())));
         }
-        let text = std::fs::read_to_string(file).map_err(io(file))?;
-        let specs = spec::parse(file, &text)?;
+        let text = std::fs::read_to_string(file).map_err(|e| other(io(file)(e)))?;
+        let specs = spec::parse(file, &text).map_err(refused)?;
         let vm = specs
             .iter()
             .find(|s| s.name == name)
-            .ok_or_else(|| Error::Api(format!("no VM named {name:?} in {}", file.display())))?;
-        let vm = qemu::QemuVm::from_spec(file, vm)?;
+            .ok_or_else(|| (2, format!("no VM named {name:?} in {}", file.display())))?;
+        let vm = qemu::QemuVm::from_spec(file, vm).map_err(refused)?;
         let accel = match accel {
             Some("kvm") => qemu::Accel::Kvm,
             Some(_) => qemu::Accel::Tcg,
@@ -304,22 +310,18 @@ fn qemu_args(name: &str, file: &Path, state: &Path, accel: Option<&str>) -> u8 {
     };
     match run() {
         Ok(args) => {
+            use std::os::unix::ffi::OsStrExt;
             let mut out = std::io::stdout().lock();
             for arg in args {
-                use std::os::unix::ffi::OsStrExt;
                 let _ = out.write_all(arg.as_bytes());
                 let _ = out.write_all(b"\n");
             }
             let _ = out.flush();
             0
         }
-        Err(e @ Error::Spec { .. }) => {
-            eprintln!("cocoon-host: refused: {e}");
-            1
-        }
-        Err(e) => {
-            eprintln!("cocoon-host: {e}");
-            2
+        Err((code, message)) => {
+            eprintln!("cocoon-host: {message}");
+            code
         }
     }
 }
