@@ -395,3 +395,75 @@ fn installed_qemu_knows_every_object_device_and_property_we_emit() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(checked >= 10, "only {checked} checks ran");
 }
+
+/// Starts the `vm` argv (without `-kernel/-initrd/-append`, which need a real image: QEMU loads
+/// the kernel at machine creation) paused with `-S`, then quits through `-monitor stdio`: QEMU
+/// itself parses every option, creates every device and opens every drive.
+#[test]
+fn vm_argv_starts_paused_under_the_installed_qemu() {
+    use std::io::Write;
+    if qemu_output(&["--version"]).is_none() {
+        println!("SKIPPED: qemu-system-x86_64 is not installed; the vm argv was not started");
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qemu-dry");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    for f in ["model.img", "model.verity", "rootfs.img", "rootfs.verity"] {
+        std::fs::write(dir.join(f), vec![0u8; 4096]).unwrap();
+    }
+    // A free port for the forward.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = dir.display();
+    let text = spec_text(
+        "dry",
+        "vm",
+        &format!("[rootfs]\nimage = \"{d}/rootfs.img\"\n"),
+    )
+    .replace("images/model.img", &format!("{d}/model.img"))
+    .replace("api = 9443", &format!("api = {port}"));
+    let specs = spec::parse(Path::new(SPEC_FILE), &text).unwrap();
+    let vm = QemuVm::from_spec(Path::new(SPEC_FILE), &specs[0]).unwrap();
+    let args = argv(&vm, &HostPaths::in_state_dir(&dir, "dry"), Accel::Tcg);
+    let mut kept = Vec::new();
+    let mut iter = args.into_iter().skip(1);
+    while let Some(a) = iter.next() {
+        if a == "-kernel" || a == "-initrd" || a == "-append" {
+            iter.next();
+            continue;
+        }
+        kept.push(a);
+    }
+    let mut child = std::process::Command::new("qemu-system-x86_64")
+        .args(&kept)
+        .args(["-S", "-monitor", "stdio"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"quit\n").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("QEMU did not quit within 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "QEMU refused the vm argv: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // QEMU opened the serial chardev: the log file exists.
+    assert!(dir.join("logs/dry.serial.log").is_file());
+}

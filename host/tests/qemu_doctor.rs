@@ -48,10 +48,9 @@ fn snp_host(case: &str) -> PathBuf {
     root
 }
 
-fn enclave(sim: bool) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("doctor");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(if sim { "enclave-sim" } else { "enclave-plain" });
+/// A stand-in enclave binary inside the case's own tree (tests run in parallel).
+fn enclave(root: &Path, sim: bool) -> PathBuf {
+    let path = root.join(if sim { "enclave-sim" } else { "enclave-plain" });
     let mut bytes = vec![0u8; 3 << 20];
     if sim {
         // The marker straddles the 1 MiB read boundary.
@@ -62,11 +61,11 @@ fn enclave(sim: bool) -> PathBuf {
     path
 }
 
-fn options(qemu: Option<&str>) -> Options {
+fn options(root: &Path, qemu: Option<&str>) -> Options {
     Options {
         qemu_version: qemu.map(str::to_owned),
         nvidia_cc: None,
-        enclave: Some(enclave(true)),
+        enclave: Some(enclave(root, true)),
         gpu: None,
     }
 }
@@ -74,7 +73,7 @@ fn options(qemu: Option<&str>) -> Options {
 #[test]
 fn snp_ready_host_is_ready_for_snp_but_not_tdx() {
     let root = snp_host("snp-ready");
-    let report = examine(&HostFs::new(&root), &options(Some(QEMU_10)));
+    let report = examine(&HostFs::new(&root), &options(&root, Some(QEMU_10)));
     assert!(report.ready("snp"), "{}", report.to_text());
     assert!(report.ready("vm"));
     assert!(report.ready("process"));
@@ -93,7 +92,7 @@ fn snp_ready_host_is_ready_for_snp_but_not_tdx() {
 #[test]
 fn snp_host_with_bookworm_qemu_lacks_only_a_newer_qemu() {
     let root = snp_host("snp-old-qemu");
-    let report = examine(&HostFs::new(&root), &options(Some(QEMU_7)));
+    let report = examine(&HostFs::new(&root), &options(&root, Some(QEMU_7)));
     assert_eq!(report.platforms["snp"].missing, vec!["qemu-snp"]);
     assert!(report
         .check("qemu-snp")
@@ -109,7 +108,7 @@ fn snp_firmware_not_initialised_is_reported_with_its_fix() {
     let root = snp_host("snp-param-off");
     write(&root, "sys/module/kvm_amd/parameters/sev_snp", "N\n");
     std::fs::remove_file(root.join("dev/sev")).unwrap();
-    let report = examine(&HostFs::new(&root), &options(Some(QEMU_10)));
+    let report = examine(&HostFs::new(&root), &options(&root, Some(QEMU_10)));
     assert_eq!(
         report.platforms["snp"].missing,
         vec!["kvm_amd.sev_snp", "/dev/sev"]
@@ -124,7 +123,7 @@ fn tdx_host_with_the_module_and_qemu_11_is_ready_for_tdx() {
     let root = fake_host("tdx-ready");
     write(&root, "dev/kvm", "");
     write(&root, "sys/module/kvm_intel/parameters/tdx", "Y\n");
-    let report = examine(&HostFs::new(&root), &options(Some(QEMU_11)));
+    let report = examine(&HostFs::new(&root), &options(&root, Some(QEMU_11)));
     assert!(report.ready("tdx"), "{}", report.to_text());
     assert!(!report.ready("snp"));
 }
@@ -134,7 +133,7 @@ fn tdx_missing_module_names_kvm_intel_tdx() {
     let root = fake_host("tdx-missing");
     write(&root, "dev/kvm", "");
     write(&root, "sys/module/kvm_intel/parameters/tdx", "N\n");
-    let report = examine(&HostFs::new(&root), &options(Some(QEMU_10)));
+    let report = examine(&HostFs::new(&root), &options(&root, Some(QEMU_10)));
     assert_eq!(
         report.platforms["tdx"].missing,
         vec!["qemu-tdx", "kvm_intel.tdx"]
@@ -148,7 +147,7 @@ fn tdx_missing_module_names_kvm_intel_tdx() {
 #[test]
 fn host_without_kvm_still_runs_vm_and_process_but_no_tee() {
     let root = fake_host("no-kvm");
-    let report = examine(&HostFs::new(&root), &options(Some(QEMU_10)));
+    let report = examine(&HostFs::new(&root), &options(&root, Some(QEMU_10)));
     assert_eq!(report.check("kvm").unwrap().status, Status::Missing);
     assert!(report.ready("vm"), "vm falls back to TCG");
     assert!(report.ready("process"));
@@ -159,7 +158,7 @@ fn host_without_kvm_still_runs_vm_and_process_but_no_tee() {
 #[test]
 fn host_without_qemu_is_not_ready_for_vm() {
     let root = fake_host("no-qemu");
-    let report = examine(&HostFs::new(&root), &options(None));
+    let report = examine(&HostFs::new(&root), &options(&root, None));
     assert!(!report.ready("vm"));
     assert!(report.platforms["vm"].missing.contains(&"qemu"));
 }
@@ -167,8 +166,8 @@ fn host_without_qemu_is_not_ready_for_vm() {
 #[test]
 fn enclave_built_without_sim_keeps_process_from_ready() {
     let root = fake_host("no-sim");
-    let mut opts = options(Some(QEMU_10));
-    opts.enclave = Some(enclave(false));
+    let mut opts = options(&root, Some(QEMU_10));
+    opts.enclave = Some(enclave(&root, false));
     let report = examine(&HostFs::new(&root), &opts);
     assert_eq!(report.platforms["process"].missing, vec!["enclave"]);
     assert!(report
@@ -189,7 +188,7 @@ fn gpu_bound_to_vfio_in_an_iommu_group_is_ready_for_passthrough() {
     std::fs::create_dir_all(root.join("sys/kernel/iommu_groups/17")).unwrap();
     std::os::unix::fs::symlink("../../../bus/pci/drivers/vfio-pci", dev.join("driver")).unwrap();
     std::os::unix::fs::symlink("../../../kernel/iommu_groups/17", dev.join("iommu_group")).unwrap();
-    let mut opts = options(Some(QEMU_10));
+    let mut opts = options(&root, Some(QEMU_10));
     opts.gpu = Some("0000:41:00.0".to_owned());
     let report = examine(&HostFs::new(&root), &opts);
     assert!(report.ready("gpu"), "{}", report.to_text());
@@ -210,7 +209,7 @@ fn gpu_bound_to_nvidia_driver_gets_the_vfio_rebind_fix() {
     std::fs::create_dir_all(&dev).unwrap();
     std::fs::create_dir_all(root.join("sys/kernel/iommu_groups/17")).unwrap();
     std::os::unix::fs::symlink("../../../bus/pci/drivers/nvidia", dev.join("driver")).unwrap();
-    let mut opts = options(Some(QEMU_10));
+    let mut opts = options(&root, Some(QEMU_10));
     opts.gpu = Some("0000:41:00.0".to_owned());
     opts.nvidia_cc = Some("CC status: ON\n".to_owned());
     let report = examine(&HostFs::new(&root), &opts);
@@ -234,7 +233,7 @@ fn qemu_versions_parse_from_debian_banners() {
 #[test]
 fn doctor_json_names_every_platform() {
     let root = fake_host("json");
-    let report = examine(&HostFs::new(&root), &options(Some(QEMU_7)));
+    let report = examine(&HostFs::new(&root), &options(&root, Some(QEMU_7)));
     let json = serde_json::to_value(&report).unwrap();
     for p in ["process", "vm", "snp", "tdx", "gpu"] {
         assert!(json["platforms"][p]["ready"].is_boolean(), "{p}");
