@@ -180,6 +180,10 @@ fn vm_platform_keys_are_refused_on_process() {
         refused(&f, &format!("{GOOD}[gpu]\npci = \"0000:01:00.0\"\n")),
         ("gpu".to_owned(), SpecReason::NotForPlatform)
     );
+    assert_eq!(
+        refused(&f, &format!("{GOOD}[qemu]\nvsock_cid = 3\n")),
+        ("qemu".to_owned(), SpecReason::NotForPlatform)
+    );
 }
 
 #[test]
