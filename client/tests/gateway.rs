@@ -13,55 +13,18 @@ mod model_enclave;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use bytes::Bytes;
-use cocoon_client::gateway::{
-    serve, Gateway, GatewayConfig, Upstream, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RESPONSE_BYTES,
-};
-use cocoon_client::sealed::Sealing;
-use cocoon_client::Connector;
+use cocoon_client::gateway::Upstream;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use model_enclave::{
-    ort_available, sim_verifier, start, timeouts, Api, OTHER_MRTD_POLICY, SIM_POLICY, STEP,
+    ort_available, start, start_gateway as gateway_to, Api, RunningGateway, OTHER_MRTD_POLICY,
+    SIM_POLICY, STEP,
 };
 use tokio::net::{TcpListener, TcpStream};
 
-struct Running {
-    addr: SocketAddr,
-    gateway: Arc<Gateway>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn gateway_to(upstream: Upstream, policy: &str, trust_simulated: bool) -> Running {
-    let gateway = Gateway::new(GatewayConfig {
-        upstream,
-        connector: Connector::new(sim_verifier(policy), None).unwrap(),
-        api_key: None,
-        timeouts: timeouts(),
-        trust_simulated,
-        sealing: Sealing::Auto,
-        max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
-        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-    });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(serve(listener, Arc::clone(&gateway)));
-    Running {
-        addr,
-        gateway,
-        task,
-    }
-}
-
-async fn gateway_for(api: &Api, policy: &str) -> Running {
+async fn gateway_for(api: &Api, policy: &str) -> RunningGateway {
     gateway_to(Upstream::RaTls(api.addr()), policy, true).await
 }
 

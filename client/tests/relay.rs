@@ -22,17 +22,15 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use cocoon_client::gateway::{
-    serve, Gateway, GatewayConfig, Upstream, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RESPONSE_BYTES,
-};
-use cocoon_client::sealed::Sealing;
-use cocoon_client::Connector;
+use cocoon_client::gateway::Upstream;
 use cocoon_enclave::config::HpkeMode;
 use cocoon_enclave::identity::IdentityConfig;
 use cocoon_enclave::openai::ApiConfig;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use model_enclave::{ort_available, sim_verifier, start_with_api, timeouts, Api, SIM_POLICY, STEP};
+use model_enclave::{
+    ort_available, start_gateway, start_with_api, Api, RunningGateway, SIM_POLICY, STEP,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -181,37 +179,8 @@ async fn relay(enclave: SocketAddr, tamper: Tamper) -> Relay {
     Relay { addr, log, task }
 }
 
-struct Running {
-    addr: SocketAddr,
-    gateway: Arc<Gateway>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn gateway_through(relay: &Relay) -> Running {
-    let gateway = Gateway::new(GatewayConfig {
-        upstream: Upstream::Relayed(relay.addr.to_string()),
-        connector: Connector::new(sim_verifier(SIM_POLICY), None).unwrap(),
-        api_key: None,
-        timeouts: timeouts(),
-        trust_simulated: true,
-        sealing: Sealing::Auto,
-        max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
-        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-    });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(serve(listener, Arc::clone(&gateway)));
-    Running {
-        addr,
-        gateway,
-        task,
-    }
+async fn gateway_through(relay: &Relay) -> RunningGateway {
+    start_gateway(Upstream::Relayed(relay.addr.to_string()), SIM_POLICY, true).await
 }
 
 async fn enclave(mode: HpkeMode) -> Api {

@@ -188,3 +188,46 @@ pub fn policy_file(toml: &str) -> PolicyFile {
 
 /// A policy allowing simulated evidence but pinning an MRTD the simulated TD does not have.
 pub const OTHER_MRTD_POLICY: &str = "version = 1\nallow_simulated = true\n[tdx]\nmrtd = [\"abababababababababababababababababababababababababababababababababababababababababababababababab\"]\n";
+
+/// A gateway (`cocoon_client::gateway`) serving on a loopback port, stopped on drop.
+pub struct RunningGateway {
+    pub addr: std::net::SocketAddr,
+    pub gateway: Arc<cocoon_client::gateway::Gateway>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A gateway to `upstream`, verifying under `policy` (simulated roots trusted when
+/// `trust_simulated`), sealing bodies automatically.
+pub async fn start_gateway(
+    upstream: cocoon_client::gateway::Upstream,
+    policy: &str,
+    trust_simulated: bool,
+) -> RunningGateway {
+    use cocoon_client::gateway::{
+        serve, Gateway, GatewayConfig, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RESPONSE_BYTES,
+    };
+    let gateway = Gateway::new(GatewayConfig {
+        upstream,
+        connector: Connector::new(sim_verifier(policy), None).unwrap(),
+        api_key: None,
+        timeouts: timeouts(),
+        trust_simulated,
+        sealing: cocoon_client::sealed::Sealing::Auto,
+        max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(serve(listener, Arc::clone(&gateway)));
+    RunningGateway {
+        addr,
+        gateway,
+        task,
+    }
+}
