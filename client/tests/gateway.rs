@@ -35,11 +35,7 @@ async fn http(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, String, http::HeaderMap, Bytes) {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mut sender = open(addr).await;
     let mut request = http::Request::builder()
         .method(method)
         .uri(path)
@@ -66,6 +62,25 @@ async fn http(
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     (parts.status.as_u16(), content_type, parts.headers, body)
+}
+
+/// A plain HTTP/1.1 client connection to the gateway.
+async fn open(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// A streamed chat completion request for "abc".
+fn chat_request() -> http::Request<Full<Bytes>> {
+    http::Request::post("/v1/chat/completions")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(chat(true).to_string())))
+        .unwrap()
 }
 
 fn chat(stream: bool) -> serde_json::Value {
@@ -253,19 +268,10 @@ async fn one_client_connection_reuses_its_verified_upstream_connection() {
     }
     let api = start().await;
     let gw = gateway_for(&api, SIM_POLICY).await;
-    let tcp = TcpStream::connect(gw.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mut sender = open(gw.addr).await;
     for _ in 0..3 {
         sender.ready().await.unwrap();
-        let request = http::Request::post("/v1/chat/completions")
-            .header("host", "localhost")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(chat(true).to_string())))
-            .unwrap();
-        let response = tokio::time::timeout(STEP, sender.send_request(request))
+        let response = tokio::time::timeout(STEP, sender.send_request(chat_request()))
             .await
             .unwrap()
             .unwrap();
@@ -290,17 +296,8 @@ async fn a_streamed_answer_reaches_the_client_event_by_event_not_buffered() {
     }
     let api = start().await;
     let gw = gateway_for(&api, SIM_POLICY).await;
-    let tcp = TcpStream::connect(gw.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let request = http::Request::post("/v1/chat/completions")
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(chat(true).to_string())))
-        .unwrap();
-    let response = tokio::time::timeout(STEP, sender.send_request(request))
+    let mut sender = open(gw.addr).await;
+    let response = tokio::time::timeout(STEP, sender.send_request(chat_request()))
         .await
         .unwrap()
         .unwrap();
