@@ -419,7 +419,7 @@ async fn exchange(
                     let _ = head_tx.send(Err(e));
                 } else if event_stream {
                     // OpenAI SDKs raise an APIError on an error event; no `[DONE]` follows.
-                    let (_, body) = error_body("upstream_error", code_of(&e), &e.to_string());
+                    let body = error_body("upstream_error", code_of(&e), &e.to_string());
                     let _ = body_tx.send(Ok(Bytes::from(format!("data: {body}\n\n"))));
                 } else {
                     let _ = body_tx.send(Err(io::Error::other(e.to_string())));
@@ -521,16 +521,17 @@ fn upstream_error(e: &ClientError) -> Response<GatewayBody> {
     response
 }
 
-fn error_body(kind: &str, code: &str, message: &str) -> (String, String) {
-    let body = serde_json::json!({
+/// The OpenAI error object as JSON text.
+fn error_body(kind: &str, code: &str, message: &str) -> String {
+    serde_json::json!({
         "error": {"message": message, "type": kind, "param": null, "code": code}
-    });
-    (code.to_owned(), body.to_string())
+    })
+    .to_string()
 }
 
 /// An OpenAI-style error response.
 fn error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response<GatewayBody> {
-    let (_, body) = error_body(kind, code, message);
+    let body = error_body(kind, code, message);
     let mut response = Response::new(GatewayBody::Full(Some(Bytes::from(body))));
     *response.status_mut() = status;
     response

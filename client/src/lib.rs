@@ -552,65 +552,63 @@ async fn exchange_buffered(
 }
 
 impl AttestedConnection {
-    /// Sends `request` over this connection (as [`request`](Self::request)) and hands each
-    /// body chunk to `on_chunk` as it arrives, instead of buffering the whole response: for
-    /// streamed (`text/event-stream`) answers. The whole exchange runs under the request
-    /// timeout and the body under the response cap; an error from `on_chunk` stops reading.
-    /// Returns the (successful) response status; an error status is
+    /// Sends `request` over this connection (as [`request`](Self::request), nothing sealed) and
+    /// hands each body chunk to `on_chunk` as it arrives, instead of buffering the whole
+    /// response: for streamed (`text/event-stream`) answers. The whole exchange runs under the
+    /// request timeout and the body under the response cap; an error from `on_chunk` stops
+    /// reading. Returns the (successful) response status; an error status is
     /// [`ClientError::Status`] with the start of its body, and `on_chunk` is not called.
+    /// Built on [`send`](Self::send), which also seals.
     pub async fn request_streaming<F>(
         &mut self,
-        mut request: Request<Full<Bytes>>,
+        request: Request<Full<Bytes>>,
         mut on_chunk: F,
     ) -> Result<StatusCode>
     where
         F: FnMut(&[u8]) -> Result<()>,
     {
-        self.set_host(&mut request)?;
-        let timeout = self.timeouts.request;
-        let limit = self.max_response_bytes;
-        let io = TokioIo::new(&mut self.stream);
-        within(timeout, "HTTP request", async move {
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-                .await
-                .map_err(ClientError::from_hyper)?;
-            let exchange = async move {
-                let response = sender
-                    .send_request(request)
-                    .await
-                    .map_err(ClientError::from_hyper)?;
-                let status = response.status();
-                if !status.is_success() {
-                    let body = Limited::new(response.into_body(), ERROR_BODY_BYTES)
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    return Err(ClientError::Status {
-                        status: status.as_u16(),
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    });
-                }
-                let mut body = response.into_body();
-                let mut received = 0usize;
-                while let Some(frame) = body.frame().await {
-                    let frame = frame.map_err(ClientError::from_hyper)?;
-                    if let Ok(data) = frame.into_data() {
-                        received = received.saturating_add(data.len());
-                        if received > limit {
-                            return Err(ClientError::ResponseTooLarge { limit });
-                        }
-                        on_chunk(&data)?;
+        let (parts, body) = request.into_parts();
+        let body = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(never) => match never {},
+        };
+        let outgoing = sealed::Outgoing {
+            method: parts.method,
+            path: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+            headers: parts.headers,
+            body,
+        };
+        let failed = std::cell::Cell::new(false);
+        let mut error_body = Vec::new();
+        let head = self
+            .send(
+                outgoing,
+                sealed::Sealing::Off,
+                |head| {
+                    failed.set(!head.status.is_success());
+                    Ok(())
+                },
+                |chunk| {
+                    if !failed.get() {
+                        return on_chunk(&chunk);
                     }
-                }
-                Ok::<_, ClientError>(status)
-            };
-            let (result, parts) = tokio::join!(exchange, conn.without_shutdown());
-            let status = result?;
-            parts.map_err(ClientError::from_hyper)?;
-            Ok(status)
-        })
-        .await
+                    let room = ERROR_BODY_BYTES.saturating_sub(error_body.len());
+                    error_body
+                        .extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+                    Ok(())
+                },
+            )
+            .await?;
+        if failed.get() {
+            return Err(ClientError::Status {
+                status: head.status.as_u16(),
+                body: String::from_utf8_lossy(&error_body).into_owned(),
+            });
+        }
+        Ok(head.status)
     }
 }
 
