@@ -15,9 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cocoon_attestation::policy::Policy;
-use cocoon_attestation::ratls::{RaTlsVerifier, StaticCollateral, VerifierConfig};
-use cocoon_attestation::sim::tdx::SimTdx;
+use cocoon_attestation::ratls::RaTlsVerifier;
 use cocoon_client::{AttestedConnection, Connector, Timeouts};
 use cocoon_enclave::identity::{Identity, IdentityConfig};
 use cocoon_enclave::inference::{Engine, EngineConfig};
@@ -64,11 +62,7 @@ impl Api {
 }
 
 fn verifier() -> Arc<RaTlsVerifier> {
-    let policy = Policy::from_toml("version = 1\nallow_simulated = true\n").unwrap();
-    let collateral = SimTdx::new().unwrap().collateral().unwrap();
-    let mut config = VerifierConfig::new(policy);
-    config.collateral = Some(Arc::new(StaticCollateral::new(vec![collateral]).unwrap()));
-    Arc::new(RaTlsVerifier::new(config).unwrap())
+    inference_support::sim_verifier()
 }
 
 /// A server whose state has no engine yet.
@@ -573,15 +567,8 @@ async fn open_stream(
     (sender, response, task)
 }
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + STEP;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn eventually(what: &str, check: impl FnMut() -> bool) {
+    inference_support::eventually(what, STEP, check).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

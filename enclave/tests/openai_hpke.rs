@@ -20,9 +20,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use cocoon_attestation::bodies::{RequestAad, RequestSealer, ResponseOpener};
 use cocoon_attestation::claims::HpkePublicKey;
-use cocoon_attestation::policy::Policy;
-use cocoon_attestation::ratls::{RaTlsVerifier, StaticCollateral, VerifierConfig};
-use cocoon_attestation::sim::tdx::SimTdx;
+use cocoon_attestation::ratls::RaTlsVerifier;
 use cocoon_client::{AttestedConnection, Connector, Timeouts};
 use cocoon_enclave::config::HpkeMode;
 use cocoon_enclave::identity::{Identity, IdentityConfig};
@@ -97,11 +95,7 @@ impl Api {
 }
 
 fn verifier() -> Arc<RaTlsVerifier> {
-    let policy = Policy::from_toml("version = 1\nallow_simulated = true\n").unwrap();
-    let collateral = SimTdx::new().unwrap().collateral().unwrap();
-    let mut config = VerifierConfig::new(policy);
-    config.collateral = Some(Arc::new(StaticCollateral::new(vec![collateral]).unwrap()));
-    Arc::new(RaTlsVerifier::new(config).unwrap())
+    inference_support::sim_verifier()
 }
 
 /// A server with the `successor` model whose certificate's claims carry the API's HPKE key, as
@@ -652,15 +646,8 @@ async fn off_mode_refuses_sealed_415_and_publishes_no_key() {
     assert_eq!(reply.json()["choices"][0]["text"], "defgh");
 }
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + STEP;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn eventually(what: &str, check: impl FnMut() -> bool) {
+    inference_support::eventually(what, STEP, check).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -122,3 +122,32 @@ pub async fn collect(mut stream: GenerationStream) -> Outcome {
 pub async fn generate(engine: &Engine, prompt: Vec<u32>, params: SamplingParams) -> Outcome {
     collect(engine.submit(request(prompt, params)).expect("submitted")).await
 }
+
+/// A verifier trusting the simulated roots (policy `allow_simulated = true`, the simulated TDX
+/// collateral).
+#[cfg(feature = "sim")]
+pub fn sim_verifier() -> Arc<cocoon_attestation::ratls::RaTlsVerifier> {
+    use cocoon_attestation::ratls::{RaTlsVerifier, StaticCollateral, VerifierConfig};
+    let policy =
+        cocoon_attestation::policy::Policy::from_toml("version = 1\nallow_simulated = true\n")
+            .unwrap();
+    let collateral = cocoon_attestation::sim::tdx::SimTdx::new()
+        .unwrap()
+        .collateral()
+        .unwrap();
+    let mut config = VerifierConfig::new(policy);
+    config.collateral = Some(Arc::new(StaticCollateral::new(vec![collateral]).unwrap()));
+    Arc::new(RaTlsVerifier::new(config).unwrap())
+}
+
+/// Polls `check` every 10 ms until it holds; fails the test after `within`.
+pub async fn eventually(what: &str, within: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
