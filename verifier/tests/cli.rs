@@ -10,7 +10,10 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod support;
+use support::{code, json, run};
 
 fn vector(relative: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -20,29 +23,8 @@ fn vector(relative: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cocoon-verify"))
-        .args(args)
-        .output()
-        .expect("running cocoon-verify")
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exit code")
-}
-
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            stdout(output),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
 }
 
 fn error_kinds(report: &Value) -> Vec<String> {

@@ -8,9 +8,11 @@
     clippy::panic
 )]
 
-use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+mod support;
+use support::{code, json, run};
 
 fn vector(relative: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -18,27 +20,6 @@ fn vector(relative: &str) -> String {
         .join(relative);
     assert!(path.exists(), "missing test vector {}", path.display());
     path.to_string_lossy().into_owned()
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cocoon-verify"))
-        .args(args)
-        .output()
-        .expect("running cocoon-verify")
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exit code")
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
 }
 
 fn temp_file(name: &str, contents: &[u8]) -> String {
