@@ -292,11 +292,14 @@ fn qemu_args(name: &str, file: &Path, state: &Path, accel: Option<&str>) -> u8 {
         }
         let text = std::fs::read_to_string(file).map_err(|e| other(io(file)(e)))?;
         let specs = spec::parse(file, &text).map_err(refused)?;
-        let vm = specs
-            .iter()
+        let mut vm = specs
+            .into_iter()
             .find(|s| s.name == name)
             .ok_or_else(|| (2, format!("no VM named {name:?} in {}", file.display())))?;
-        let vm = qemu::QemuVm::from_spec(file, vm).map_err(refused)?;
+        if vm.image.is_some() {
+            spec::apply_image(file, &mut vm).map_err(refused)?;
+        }
+        let vm = qemu::QemuVm::from_spec(file, &vm).map_err(refused)?;
         let accel = match accel {
             Some("kvm") => qemu::Accel::Kvm,
             Some(_) => qemu::Accel::Tcg,

@@ -78,6 +78,12 @@ pub enum Error {
     MeasurementChanged { what: &'static str },
     /// The VM could not be started.
     Spawn { name: String, detail: String },
+    /// The QMP exchange with a QEMU failed.
+    Qmp(String),
+    /// A guest image folder whose manifest is missing, malformed or inconsistent.
+    ImageInvalid { path: PathBuf, detail: String },
+    /// A guest image file differs from its manifest (size, SHA-256, dm-verity root): not booted.
+    ImageChanged { path: PathBuf, detail: String },
     /// The management API failed (transport or an error answer).
     Api(String),
     /// The enclave's /health could not be read.
@@ -116,6 +122,15 @@ impl fmt::Display for Error {
                 "{what} changed on disk since its measurement was published; refusing to launch"
             ),
             Self::Spawn { name, detail } => write!(f, "starting {name}: {detail}"),
+            Self::Qmp(detail) => write!(f, "QMP: {detail}"),
+            Self::ImageInvalid { path, detail } => {
+                write!(f, "guest image {}: {detail}", path.display())
+            }
+            Self::ImageChanged { path, detail } => write!(
+                f,
+                "guest image file {}: {detail}; refusing to boot it",
+                path.display()
+            ),
             Self::Api(detail) => write!(f, "management API: {detail}"),
             Self::Health(detail) => write!(f, "health: {detail}"),
         }

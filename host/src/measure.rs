@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha384};
 
 use crate::error::{Error, Result};
-use crate::spec::{Attester, HpkeMode, Platform, Vm};
+use std::path::Path;
+
+use crate::spec::{Attester, HpkeMode, Launch, Platform, Vm};
 
 /// MRTD of the simulated TD.
 pub const SIM_TD_MRTD_INPUT: &[u8] = b"COCOON SIMULATED TD (NOT HARDWARE)";
@@ -47,6 +49,9 @@ pub struct ClaimValues {
     pub model_blake3: String,
     /// Absent when the spec has no `config_dir`.
     pub config_digest: Option<String>,
+    /// `vm`: the dm-verity root of the model volume (the enclave's `--dm-verity-root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_dm_verity_root: Option<String>,
     pub require_hpke_key: bool,
 }
 
@@ -64,8 +69,8 @@ pub struct Measurements {
 }
 
 /// The model digest (BLAKE3 over the folder).
-pub fn model_digest(vm: &Vm) -> Result<[u8; 32]> {
-    cocoon_attestation::model_digest::model_blake3(&vm.model_dir).map_err(|e| Error::Measure {
+pub fn model_digest(model_dir: &Path) -> Result<[u8; 32]> {
+    cocoon_attestation::model_digest::model_blake3(model_dir).map_err(|e| Error::Measure {
         what: "model.dir",
         detail: e.to_string(),
     })
@@ -86,9 +91,21 @@ pub fn config_digest(vm: &Vm) -> Result<Option<[u8; 32]>> {
         .transpose()
 }
 
-/// Computes the reference values of `vm` (reads and hashes the model and the config folder).
+/// Computes the reference values of `vm`: `process` reads and hashes the model and the config
+/// folder; `vm` checks every image file against its manifest and recomputes the model volume's
+/// dm-verity root, then publishes the manifest's model digest and that root.
 pub fn compute(vm: &Vm) -> Result<Measurements> {
-    let model = model_digest(vm)?;
+    let (model, verity_root) = match &vm.launch {
+        Launch::Process { model_dir, .. } => (hex::encode(model_digest(model_dir)?), None),
+        Launch::Qemu(q) => {
+            q.image.check_files()?;
+            q.image.check_verity_root()?;
+            (
+                q.image.model_blake3.clone(),
+                Some(q.image.model_verity_root.clone()),
+            )
+        }
+    };
     let config = config_digest(vm)?;
     let zero48 = hex::encode([0u8; 48]);
     let (tee, tdx, snp) = match vm.attester {
@@ -121,8 +138,9 @@ pub fn compute(vm: &Vm) -> Result<Measurements> {
         tdx,
         snp,
         claims: ClaimValues {
-            model_blake3: hex::encode(model),
+            model_blake3: model,
             config_digest: config.map(hex::encode),
+            model_dm_verity_root: verity_root,
             require_hpke_key: vm.hpke != HpkeMode::Off,
         },
     })
@@ -159,6 +177,9 @@ pub fn policy_toml(m: &Measurements) -> String {
     if let Some(c) = &m.claims.config_digest {
         out.push_str(&format!("config_digest = [\"{c}\"]\n"));
     }
+    if let Some(root) = &m.claims.model_dm_verity_root {
+        out.push_str(&format!("model_dm_verity_root = [\"{root}\"]\n"));
+    }
     out.push_str(&format!(
         "require_hpke_key = {}\n",
         m.claims.require_hpke_key
@@ -177,7 +198,7 @@ pub fn policy_toml(m: &Measurements) -> String {
 mod tests {
     use super::*;
     use crate::spec::Runtime;
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
 
     fn successor() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/models/successor")
@@ -189,14 +210,16 @@ mod tests {
             platform: Platform::Process,
             vcpus: 1,
             memory_mib: 1,
-            model_dir: successor(),
             config_dir,
             api_port: 1,
             runtime: Runtime::default(),
-            enclave_binary: PathBuf::from("/bin/true"),
             hpke: HpkeMode::Required,
             attester,
             stop_timeout_secs: 1,
+            launch: Launch::Process {
+                model_dir: successor(),
+                enclave_binary: PathBuf::from("/bin/true"),
+            },
             spec_file: PathBuf::from("x.toml"),
         }
     }
@@ -212,6 +235,61 @@ mod tests {
         assert_eq!(m.claims.config_digest, Some(hex::encode(tree.tree_hash)));
         assert!(m.claims.require_hpke_key);
         assert!(m.tdx.is_some() && m.snp.is_none());
+    }
+
+    fn vm_from_image(dir: &std::path::Path) -> Vm {
+        crate::image::test_image(&dir.join("image"));
+        let file = dir.join("vm.toml");
+        std::fs::write(
+            &file,
+            "name = \"g\"\nplatform = \"vm\"\nimage = \"image\"\nports.api = 19000\n",
+        )
+        .unwrap();
+        let options = crate::spec::Validation {
+            limits: crate::spec::HostLimits {
+                cpus: 4,
+                memory_mib: 4096,
+            },
+            default_enclave: None,
+        };
+        crate::spec::load(&[file], &options).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_vm_publishes_the_manifest_model_and_the_recomputed_verity_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let vm = vm_from_image(dir.path());
+        let image = vm.image().unwrap().clone();
+        let m = compute(&vm).unwrap();
+        assert_eq!(m.platform, Platform::Vm);
+        assert!(m.simulated && m.tdx.is_some());
+        assert_eq!(m.claims.model_blake3, image.model_blake3);
+        assert_eq!(
+            m.claims.model_dm_verity_root.as_deref(),
+            Some(image.model_verity_root.as_str())
+        );
+        assert_eq!(m.claims.config_digest, None);
+        let policy = policy_toml(&m);
+        assert!(policy.contains(&format!(
+            "model_dm_verity_root = [\"{}\"]",
+            image.model_verity_root
+        )));
+        let parsed = cocoon_attestation::policy::Policy::from_toml(&policy);
+        assert!(parsed.is_ok(), "{policy}");
+    }
+
+    #[test]
+    fn a_vm_whose_model_image_changed_publishes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let vm = vm_from_image(dir.path());
+        let path = dir.path().join("image/model.img");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        match compute(&vm) {
+            Err(Error::ImageChanged { path: p, .. }) => assert_eq!(p, path),
+            other => panic!("expected ImageChanged, got {other:?}"),
+        }
     }
 
     #[test]

@@ -23,7 +23,8 @@ pub const MAX_SPEC_BYTES: u64 = 1024 * 1024;
 pub enum Platform {
     /// The enclave binary as a local process with the simulated TEE.
     Process,
-    /// A plain QEMU guest with the simulated TEE inside (not yet supported by this build).
+    /// A plain QEMU guest (KVM when /dev/kvm works, otherwise software emulation) booting an
+    /// `images/build` image with the simulated TEE inside.
     Vm,
     /// AMD SEV-SNP under QEMU (not yet supported by this build).
     Snp,
@@ -127,6 +128,12 @@ pub struct QemuSpec {
     pub host_data: Option<String>,
     /// tdx: the unix socket of the host's quote generation service (QGS).
     pub quote_generation_socket: Option<PathBuf>,
+    /// vm: `auto` (default: KVM when /dev/kvm opens read-write, else software emulation),
+    /// `kvm` or `tcg`.
+    pub accel: Option<String>,
+    /// Seconds a stop waits for the guest to power off after QMP `system_powerdown` (ACPI)
+    /// before SIGTERM (default 10, at most 300).
+    pub powerdown_timeout_secs: Option<u64>,
 }
 
 /// `[ports]`.
@@ -178,6 +185,9 @@ pub struct VmSpec {
     pub memory_mib: u64,
     /// MEASURED configuration folder: its tree hash is the claims' `config_digest`.
     pub config_dir: Option<PathBuf>,
+    /// `vm`: a guest image folder built by `images/build` (kernel, initrd, cmdline, model volume
+    /// and its dm-verity hash device, manifest.json).
+    pub image: Option<PathBuf>,
     #[serde(default)]
     pub boot: Boot,
     #[serde(default)]
@@ -216,16 +226,79 @@ pub struct Vm {
     pub platform: Platform,
     pub vcpus: u32,
     pub memory_mib: u64,
-    pub model_dir: PathBuf,
     pub config_dir: Option<PathBuf>,
     pub api_port: u16,
     pub runtime: Runtime,
-    pub enclave_binary: PathBuf,
     pub hpke: HpkeMode,
+    /// The (simulated) TEE the enclave attests with.
     pub attester: Attester,
+    /// Seconds between SIGTERM and SIGKILL on stop.
     pub stop_timeout_secs: u64,
+    /// How the VM is launched.
+    pub launch: Launch,
     /// The file it came from.
     pub spec_file: PathBuf,
+}
+
+/// How a VM runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Launch {
+    /// `cocoon-enclave serve` as a local process.
+    Process {
+        model_dir: PathBuf,
+        enclave_binary: PathBuf,
+    },
+    /// QEMU booting a guest image.
+    Qemu(Box<QemuLaunch>),
+}
+
+/// `vm`: the checked QEMU command-line inputs and the image they boot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QemuLaunch {
+    #[serde(skip)]
+    pub qemu: crate::qemu::QemuVm,
+    pub image: crate::image::GuestImage,
+    pub accel: AccelChoice,
+    pub powerdown_timeout_secs: u64,
+}
+
+/// `qemu.accel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccelChoice {
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+impl AccelChoice {
+    /// The accelerator to launch with now (`auto`: whether /dev/kvm opens read-write).
+    pub fn resolve(self) -> crate::qemu::Accel {
+        match self {
+            Self::Auto => crate::qemu::Accel::detect(Path::new("/")),
+            Self::Kvm => crate::qemu::Accel::Kvm,
+            Self::Tcg => crate::qemu::Accel::Tcg,
+        }
+    }
+}
+
+impl Vm {
+    /// The model folder of a `process` VM.
+    pub fn model_dir(&self) -> Option<&Path> {
+        match &self.launch {
+            Launch::Process { model_dir, .. } => Some(model_dir),
+            Launch::Qemu(_) => None,
+        }
+    }
+
+    /// The guest image of a `vm` VM.
+    pub fn image(&self) -> Option<&crate::image::GuestImage> {
+        match &self.launch {
+            Launch::Qemu(q) => Some(&q.image),
+            Launch::Process { .. } => None,
+        }
+    }
 }
 
 /// What the host offers (checked against vCPUs and memory).
@@ -411,12 +484,13 @@ pub fn validate(file: &Path, spec: VmSpec, options: &Validation) -> Result<Vm> {
     let name = spec.name.clone();
     let e =
         |key: &str, reason: SpecReason, detail: String| err(file, Some(&name), key, reason, detail);
-    if spec.platform != Platform::Process {
+    if matches!(spec.platform, Platform::Snp | Platform::Tdx) {
         return Err(e(
             "platform",
             SpecReason::UnsupportedPlatform,
             format!(
-                "{:?} is not yet supported by this build (only \"process\")",
+                "{:?} guests are not yet launched by this build (`cocoon-host qemu-args` prints \
+                 their QEMU command line; \"vm\" and \"process\" run)",
                 spec.platform
             ),
         ));
@@ -439,8 +513,12 @@ pub fn validate(file: &Path, spec: VmSpec, options: &Validation) -> Result<Vm> {
             ),
         ));
     }
+    if spec.platform == Platform::Vm {
+        return validate_vm(file, spec);
+    }
     // Keys of the VM platforms refused on `process`, so nobody believes they took effect.
     let not_process = [
+        ("image", spec.image.is_some()),
         ("boot", spec.boot != Boot::default()),
         ("rootfs", spec.rootfs != Rootfs::default()),
         ("gpu", spec.gpu != Gpu::default()),
@@ -563,14 +641,159 @@ pub fn validate(file: &Path, spec: VmSpec, options: &Validation) -> Result<Vm> {
         platform: spec.platform,
         vcpus: spec.vcpus,
         memory_mib: spec.memory_mib,
-        model_dir,
         config_dir,
         api_port,
         runtime: spec.runtime.clone(),
-        enclave_binary,
         hpke: spec.enclave.hpke.unwrap_or_default(),
         attester: spec.enclave.attester.unwrap_or_default(),
         stop_timeout_secs,
+        launch: Launch::Process {
+            model_dir,
+            enclave_binary,
+        },
+        spec_file: file.to_path_buf(),
+    })
+}
+
+/// Reads the image folder `spec.image` names (relative to the spec file) and fills the spec's
+/// `boot` and `model` keys from its manifest; they must be unset in the spec.
+pub fn apply_image(file: &Path, spec: &mut VmSpec) -> Result<crate::image::GuestImage> {
+    let name = spec.name.clone();
+    let e = |key: &str, reason: SpecReason, detail: String| {
+        err(file, Some(&name), key, reason, detail)
+    };
+    let base = file.parent().unwrap_or(Path::new("."));
+    let image_dir = spec.image.as_deref().ok_or_else(|| {
+        e(
+            "image",
+            SpecReason::Required,
+            "the vm platform boots a guest image folder built by images/build".to_owned(),
+        )
+    })?;
+    let image_dir = resolve(base, image_dir);
+    if !image_dir.join("manifest.json").is_file() {
+        return Err(e(
+            "image",
+            SpecReason::MissingPath,
+            format!("{} has no manifest.json", image_dir.display()),
+        ));
+    }
+    let image = crate::image::GuestImage::load(&image_dir).map_err(|x| {
+        e("image", SpecReason::BadValue, x.to_string())
+    })?;
+    for (key, set) in [
+        ("boot", spec.boot != Boot::default()),
+        ("model", spec.model != ModelSpec::default()),
+    ] {
+        if set {
+            return Err(e(
+                key,
+                SpecReason::NotForPlatform,
+                "set by the image's manifest; remove it from the spec".to_owned(),
+            ));
+        }
+    }
+    if image.guest_port != crate::qemu::GUEST_API_PORT {
+        return Err(e(
+            "image",
+            SpecReason::BadValue,
+            format!(
+                "the image's enclave listens on {}, the agent forwards to {}",
+                image.guest_port,
+                crate::qemu::GUEST_API_PORT
+            ),
+        ));
+    }
+    spec.boot = Boot {
+        firmware: None,
+        kernel: Some(image.kernel.clone()),
+        initrd: Some(image.initrd.clone()),
+        cmdline: Some(image.cmdline.clone()),
+    };
+    spec.model = ModelSpec {
+        dir: None,
+        image: Some(image.model_image.clone()),
+        verity_image: Some(image.model_verity.clone()),
+        verity_root: Some(image.model_verity_root.clone()),
+    };
+    Ok(image)
+}
+
+fn stop_timeout(
+    key: &str,
+    value: Option<u64>,
+    e: &dyn Fn(&str, SpecReason, String) -> Error,
+) -> Result<u64> {
+    let secs = value.unwrap_or(10);
+    if secs == 0 || secs > 300 {
+        return Err(e(key, SpecReason::BadValue, format!("{secs} not in 1..=300")));
+    }
+    Ok(secs)
+}
+
+/// The `vm` platform: the image folder's manifest fills the boot and model keys (which the spec
+/// must then leave out), and the enclave's attester and HPKE mode come from the image (they are
+/// inside the measured initramfs, not the host's choice).
+fn validate_vm(file: &Path, mut spec: VmSpec) -> Result<Vm> {
+    let name = spec.name.clone();
+    let e = |key: &str, reason: SpecReason, detail: String| {
+        err(file, Some(&name), key, reason, detail)
+    };
+    for (key, set) in [
+        ("config_dir", spec.config_dir.is_some()),
+        ("runtime", spec.runtime != Runtime::default()),
+        ("enclave.hpke", spec.enclave.hpke.is_some()),
+        ("rootfs", spec.rootfs != Rootfs::default()),
+        ("gpu", spec.gpu != Gpu::default()),
+    ] {
+        if set {
+            return Err(e(
+                key,
+                SpecReason::NotForPlatform,
+                "a vm guest's configuration is inside its measured image (images/build)".to_owned(),
+            ));
+        }
+    }
+    let image = apply_image(file, &mut spec)?;
+    // vCPUs and memory were checked against the host's limits by the caller.
+    let qemu = crate::qemu::QemuVm::from_spec(file, &spec)?;
+    qemu.check_paths(file)?;
+    let accel = match spec.qemu.accel.as_deref() {
+        None | Some("auto") => AccelChoice::Auto,
+        Some("kvm") => AccelChoice::Kvm,
+        Some("tcg") => AccelChoice::Tcg,
+        Some(other) => {
+            return Err(e(
+                "qemu.accel",
+                SpecReason::BadValue,
+                format!("{other:?}: \"auto\", \"kvm\" or \"tcg\""),
+            ))
+        }
+    };
+    let powerdown_timeout_secs = stop_timeout(
+        "qemu.powerdown_timeout_secs",
+        spec.qemu.powerdown_timeout_secs,
+        &e,
+    )?;
+    let stop_timeout_secs =
+        stop_timeout("enclave.stop_timeout_secs", spec.enclave.stop_timeout_secs, &e)?;
+    Ok(Vm {
+        name: spec.name.clone(),
+        platform: Platform::Vm,
+        vcpus: spec.vcpus,
+        memory_mib: spec.memory_mib,
+        config_dir: None,
+        api_port: qemu.api_port,
+        runtime: Runtime::default(),
+        hpke: image.hpke,
+        attester: image.attester,
+        stop_timeout_secs,
+        launch: Launch::Qemu(Box::new(QemuLaunch {
+            qemu,
+            image,
+            accel,
+            powerdown_timeout_secs,
+        })),
         spec_file: file.to_path_buf(),
     })
 }

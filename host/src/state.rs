@@ -41,6 +41,9 @@ pub struct VmState {
     pub restarts: u32,
     /// Why the process last exited (or why a start was refused).
     pub last_exit: Option<String>,
+    /// QEMU VMs: the accelerator of the running guest (`kvm` or `tcg`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accel: Option<String>,
 }
 
 /// `STATE_DIR/NAME.json`.
@@ -150,6 +153,7 @@ mod tests {
 
     fn state(name: &str) -> VmState {
         VmState {
+            accel: None,
             name: name.into(),
             status: Status::Running,
             pid: Some(42),

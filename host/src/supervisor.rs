@@ -1,6 +1,7 @@
-//! Supervision of `process` VMs: start, stop, restart; restarts with exponential backoff and a
-//! crash-loop breaker; state persisted per VM; re-adoption of running VMs after an agent restart;
-//! a lock file per VM so that two agents never manage one VM.
+//! Supervision of VMs (`process`: the enclave as a local process; `vm`: QEMU booting a guest
+//! image): start, stop, restart; restarts with exponential backoff and a crash-loop breaker; state
+//! persisted per VM; re-adoption of running VMs after an agent restart; a lock file per VM so that
+//! two agents never manage one VM.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -15,7 +16,8 @@ use rustix::process::{kill_process, Pid, Signal};
 
 use crate::error::{io, Error, Result};
 use crate::measure::{self, Measurements};
-use crate::spec::Vm;
+use crate::qemu::HostPaths;
+use crate::spec::{AccelChoice, Launch, Vm};
 use crate::state::{self, Status, VmState};
 
 /// First restart delay; doubles per exit up to [`MAX_BACKOFF`].
@@ -32,6 +34,12 @@ pub const STABLE_AFTER: Duration = Duration::from_secs(60);
 pub const TICK: Duration = Duration::from_millis(200);
 /// Most log lines returned at once.
 pub const MAX_LOG_LINES: usize = 10_000;
+/// `qemu.accel = "auto"`: a KVM guest whose console shows no kernel output this long after its
+/// launch is relaunched with software emulation (nested KVM on some cloud machines opens but
+/// never runs the guest's kernel).
+pub const KVM_BOOT_PROBE: Duration = Duration::from_secs(30);
+/// Console text that proves the guest's kernel runs (Linux prints it first on `console=ttyS0`).
+const KERNEL_BANNER: &[u8] = b"Linux version";
 /// Most log bytes read for a tail.
 const MAX_LOG_TAIL_BYTES: u64 = 1024 * 1024;
 
@@ -65,6 +73,10 @@ struct Slot {
     backoff: Duration,
     next_restart: Option<Instant>,
     started_at: Option<Instant>,
+    /// `auto` chose KVM: when to check that the guest's kernel runs.
+    kvm_probe: Option<Instant>,
+    /// KVM failed that check: this slot launches with TCG from now on.
+    kvm_unusable: bool,
     /// Held for the agent's life: the per-VM lock.
     _lock: File,
 }
@@ -84,9 +96,19 @@ impl std::fmt::Debug for Supervisor {
     }
 }
 
-/// `STATE_DIR/NAME.log`: the VM's stdout and stderr.
+/// `STATE_DIR/NAME.log`: the VM's stdout and stderr (QEMU's own messages for `vm`).
 pub fn log_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.log"))
+}
+
+/// The log `cocoon-host logs` shows: the enclave's output — the process's stdout and stderr, or
+/// the guest's serial console (`STATE_DIR/logs/NAME.serial.log`; the previous boot's in
+/// `NAME.serial.log.1`).
+pub fn console_log_path(dir: &Path, vm: &Vm) -> PathBuf {
+    match vm.launch {
+        Launch::Process { .. } => log_path(dir, &vm.name),
+        Launch::Qemu(_) => HostPaths::in_state_dir(dir, &vm.name).serial_log,
+    }
 }
 
 /// Takes an exclusive lock on `path` (created if needed) or fails with [`Error::Locked`].
@@ -148,6 +170,11 @@ impl Supervisor {
                 start_time: adopted.map(|(_, start)| start),
                 port: vm.api_port,
                 restarts: previous.as_ref().map_or(0, |s| s.restarts),
+                accel: if adopted.is_some() {
+                    previous.as_ref().and_then(|s| s.accel.clone())
+                } else {
+                    None
+                },
                 last_exit: previous.and_then(|s| s.last_exit),
             };
             state::save(dir, &state)?;
@@ -162,6 +189,8 @@ impl Supervisor {
                     backoff: policy.first_backoff,
                     next_restart: None,
                     started_at: adopted.map(|_| Instant::now()),
+                    kvm_probe: None,
+                    kvm_unusable: false,
                     _lock: lock,
                 },
             );
@@ -250,17 +279,9 @@ impl Supervisor {
         result.map(|()| slot.state.clone())
     }
 
-    /// Checks the images against the published measurements, then launches the enclave.
+    /// Checks the images against the published measurements, then launches the VM.
     fn spawn(&self, slot: &mut Slot) -> Result<()> {
         let vm = &slot.vm;
-        let model = measure::model_digest(vm)?;
-        if hex::encode(model) != slot.measurements.claims.model_blake3 {
-            return Err(Error::MeasurementChanged { what: "model.dir" });
-        }
-        let config = measure::config_digest(vm)?;
-        if config.map(hex::encode) != slot.measurements.claims.config_digest {
-            return Err(Error::MeasurementChanged { what: "config_dir" });
-        }
         // A port taken by another process would only show up as a crash loop.
         if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", vm.api_port)) {
             return Err(Error::Spawn {
@@ -275,14 +296,98 @@ impl Supervisor {
             .open(&log)
             .map_err(io(&log))?;
         let err = out.try_clone().map_err(io(&log))?;
-        let mut cmd = Command::new(&vm.enclave_binary);
+        let (mut cmd, program) = match &vm.launch {
+            Launch::Process {
+                model_dir,
+                enclave_binary,
+            } => (
+                self.enclave_command(vm, &slot.measurements, model_dir, enclave_binary)?,
+                enclave_binary.clone(),
+            ),
+            Launch::Qemu(q) => {
+                // The files are checked again: one swapped since the measurements were
+                // published is refused, not booted.
+                q.image.check_files()?;
+                let host = HostPaths::in_state_dir(&self.dir, &vm.name);
+                if let Some(logs) = host.serial_log.parent() {
+                    std::fs::create_dir_all(logs).map_err(io(logs))?;
+                }
+                // QEMU truncates the serial file: keep the previous boot's console for diagnosis.
+                let previous = host.serial_log.with_extension("log.1");
+                if host.serial_log.exists() {
+                    std::fs::rename(&host.serial_log, &previous).map_err(io(&previous))?;
+                }
+                let qmp = host.qmp_socket(&vm.name);
+                match std::fs::remove_file(&qmp) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io(&qmp)(e));
+                    }
+                    _ => {}
+                }
+                let accel = if slot.kvm_unusable {
+                    crate::qemu::Accel::Tcg
+                } else {
+                    q.accel.resolve()
+                };
+                slot.kvm_probe = (q.accel == AccelChoice::Auto && accel == crate::qemu::Accel::Kvm)
+                    .then(|| Instant::now().checked_add(KVM_BOOT_PROBE))
+                    .flatten();
+                slot.state.accel = Some(accel.as_str().to_owned());
+                let argv = crate::qemu::argv(&q.qemu, &host, accel);
+                let (program, args) = argv.split_first().ok_or_else(|| Error::Spawn {
+                    name: vm.name.clone(),
+                    detail: "empty QEMU command line".to_owned(),
+                })?;
+                let mut cmd = Command::new(program);
+                cmd.args(args);
+                (cmd, PathBuf::from(program))
+            }
+        };
+        // Own process group: a Ctrl-C to the agent does not reach the VM, which outlives the agent
+        // for re-adoption.
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd.spawn().map_err(|e| Error::Spawn {
+            name: vm.name.clone(),
+            detail: format!("{}: {e}", program.display()),
+        })?;
+        let pid = child.id();
+        slot.state.status = Status::Running;
+        slot.state.pid = Some(pid);
+        slot.state.start_time = state::start_time(pid);
+        slot.child = Some(child);
+        slot.started_at = Some(Instant::now());
+        slot.next_restart = None;
+        state::save(&self.dir, &slot.state)
+    }
+
+    /// `cocoon-enclave serve …` of a `process` VM, after checking its model and configuration
+    /// against the published measurements.
+    fn enclave_command(
+        &self,
+        vm: &Vm,
+        measurements: &Measurements,
+        model_dir: &Path,
+        enclave_binary: &Path,
+    ) -> Result<Command> {
+        let model = measure::model_digest(model_dir)?;
+        if hex::encode(model) != measurements.claims.model_blake3 {
+            return Err(Error::MeasurementChanged { what: "model.dir" });
+        }
+        let config = measure::config_digest(vm)?;
+        if config.map(hex::encode) != measurements.claims.config_digest {
+            return Err(Error::MeasurementChanged { what: "config_dir" });
+        }
+        let mut cmd = Command::new(enclave_binary);
         cmd.arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", vm.api_port))
             .arg("--attester")
             .arg(vm.attester.as_str())
             .arg("--model-dir")
-            .arg(&vm.model_dir)
+            .arg(model_dir)
             .arg("--hpke")
             .arg(vm.hpke.as_str())
             .arg("--model-blake3")
@@ -303,24 +408,7 @@ impl Supervisor {
         if let Some(filter) = &r.log_filter {
             cmd.env("RUST_LOG", filter);
         }
-        // Own process group: a Ctrl-C to the agent does not reach the VM, which outlives the agent
-        // for re-adoption.
-        cmd.stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
-        let child = cmd.spawn().map_err(|e| Error::Spawn {
-            name: vm.name.clone(),
-            detail: format!("{}: {e}", vm.enclave_binary.display()),
-        })?;
-        let pid = child.id();
-        slot.state.status = Status::Running;
-        slot.state.pid = Some(pid);
-        slot.state.start_time = state::start_time(pid);
-        slot.child = Some(child);
-        slot.started_at = Some(Instant::now());
-        slot.next_restart = None;
-        state::save(&self.dir, &slot.state)
+        Ok(cmd)
     }
 
     /// One supervision pass: reaps exits, schedules and performs restarts.
@@ -329,6 +417,13 @@ impl Supervisor {
         let mut slots = self.slots();
         for slot in slots.values_mut() {
             match slot.state.status {
+                Status::Running if slot.kvm_probe.is_some_and(|t| now >= t) => {
+                    slot.kvm_probe = None;
+                    let console = console_log_path(&self.dir, &slot.vm);
+                    if !file_contains(&console, KERNEL_BANNER) {
+                        self.kvm_fallback(slot);
+                    }
+                }
                 Status::Running => {
                     let exit = match (&mut slot.child, slot.state.pid, slot.state.start_time) {
                         (Some(child), _, _) => match child.try_wait() {
@@ -341,7 +436,9 @@ impl Supervisor {
                         (None, _, _) => Some("no process".to_owned()),
                     };
                     if let Some(reason) = exit {
-                        let reason = match last_line(&log_path(&self.dir, &slot.vm.name)) {
+                        let last = last_line(&console_log_path(&self.dir, &slot.vm))
+                            .or_else(|| last_line(&log_path(&self.dir, &slot.vm.name)));
+                        let reason = match last {
                             Some(line) => format!("{reason}; last log line: {line}"),
                             None => reason,
                         };
@@ -356,6 +453,27 @@ impl Supervisor {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// The KVM guest never ran its kernel: kill it and relaunch with TCG (not a crash: the
+    /// backoff and crash history are untouched).
+    fn kvm_fallback(&self, slot: &mut Slot) {
+        if let Some(mut child) = slot.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        } else if let Some(pid) = slot.state.pid {
+            signal(pid, slot.state.start_time, Signal::KILL);
+        }
+        slot.kvm_unusable = true;
+        let note = format!(
+            "KVM guest printed no kernel output in {} s: relaunched with software emulation (tcg)",
+            KVM_BOOT_PROBE.as_secs()
+        );
+        eprintln!("cocoon-host: {}: {note}", slot.vm.name);
+        slot.state.last_exit = Some(note);
+        if let Err(e) = self.spawn(slot) {
+            self.exited(slot, Instant::now(), e.to_string());
         }
     }
 
@@ -389,10 +507,11 @@ impl Supervisor {
         let _ = state::save(&self.dir, &slot.state);
     }
 
-    /// Stops a VM: the platform's powerdown request (none for `process`; ACPI powerdown over QMP
-    /// for the QEMU platforms later), then SIGTERM, then SIGKILL after the spec's timeout.
+    /// Stops a VM: for QEMU VMs first the ACPI power button over QMP (`system_powerdown`) and
+    /// `qemu.powerdown_timeout_secs` for the guest to power off; then SIGTERM, then SIGKILL after
+    /// `enclave.stop_timeout_secs`.
     pub fn stop(&self, name: &str) -> Result<VmState> {
-        let (mut child, pid, start, timeout) = {
+        let (mut child, pid, start, timeout, powerdown) = {
             let mut slots = self.slots();
             let slot = slots
                 .get_mut(name)
@@ -408,25 +527,45 @@ impl Supervisor {
                 slot.state.pid,
                 slot.state.start_time,
                 Duration::from_secs(slot.vm.stop_timeout_secs),
+                match &slot.vm.launch {
+                    Launch::Qemu(q) => Some((
+                        HostPaths::in_state_dir(&self.dir, name).qmp_socket(name),
+                        Duration::from_secs(q.powerdown_timeout_secs),
+                    )),
+                    Launch::Process { .. } => None,
+                },
             )
         };
+        let mut how = "stopped on request";
         if let Some(pid) = pid {
             let gone = |child: &mut Option<Child>| match child {
                 Some(c) => !matches!(c.try_wait(), Ok(None)),
                 None => start.is_none_or(|s| !state::is_same_process(pid, s)),
             };
-            if !request_powerdown(pid) {
-                signal(pid, start, Signal::TERM);
-            }
-            let deadline = Instant::now().checked_add(timeout);
-            while !gone(&mut child) && deadline.is_some_and(|d| Instant::now() < d) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if !gone(&mut child) {
-                signal(pid, start, Signal::KILL);
-                if let Some(c) = child.as_mut() {
-                    let _ = c.wait();
+            let wait = |child: &mut Option<Child>, timeout: Duration| {
+                let deadline = Instant::now().checked_add(timeout);
+                while !gone(child) && deadline.is_some_and(|d| Instant::now() < d) {
+                    std::thread::sleep(Duration::from_millis(50));
                 }
+                gone(child)
+            };
+            let powered_off = match &powerdown {
+                Some((qmp, grace)) => {
+                    crate::qmp::system_powerdown(qmp).is_ok() && wait(&mut child, *grace)
+                }
+                None => false,
+            };
+            if powered_off {
+                how = "stopped on request (ACPI powerdown)";
+            } else {
+                signal(pid, start, Signal::TERM);
+                if !wait(&mut child, timeout) {
+                    signal(pid, start, Signal::KILL);
+                    how = "stopped on request (SIGKILL after the stop timeout)";
+                }
+            }
+            if let Some(c) = child.as_mut() {
+                let _ = c.wait();
             }
         }
         let mut slots = self.slots();
@@ -436,7 +575,8 @@ impl Supervisor {
         slot.state.status = Status::Stopped;
         slot.state.pid = None;
         slot.state.start_time = None;
-        slot.state.last_exit = Some("stopped on request".to_owned());
+        slot.state.last_exit = Some(how.to_owned());
+        slot.state.accel = None;
         state::save(&self.dir, &slot.state)?;
         Ok(slot.state.clone())
     }
@@ -454,10 +594,15 @@ impl Supervisor {
         }
     }
 
-    /// The last `lines` lines of the VM's log.
+    /// The last `lines` lines of the VM's log (the guest's serial console for QEMU VMs).
     pub fn logs(&self, name: &str, lines: usize) -> Result<Vec<String>> {
-        self.status(name)?;
-        let path = log_path(&self.dir, name);
+        let path = {
+            let slots = self.slots();
+            let slot = slots
+                .get(name)
+                .ok_or_else(|| Error::UnknownVm(name.to_owned()))?;
+            console_log_path(&self.dir, &slot.vm)
+        };
         let mut file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -499,12 +644,68 @@ fn last_line(path: &Path) -> Option<String> {
     file.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
     let mut bytes = Vec::new();
     file.take(4096).read_to_end(&mut bytes).ok()?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = strip_ansi(&String::from_utf8_lossy(&bytes));
     let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
     Some(line.chars().take(512).collect())
 }
 
-/// The platform's graceful powerdown; `process` has none (the hook for QEMU's ACPI powerdown).
-fn request_powerdown(_pid: u32) -> bool {
-    false
+/// Whether the first [`MAX_LOG_TAIL_BYTES`] of a file contain `needle`.
+fn file_contains(path: &Path, needle: &[u8]) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let mut bytes = Vec::new();
+    if file.take(MAX_LOG_TAIL_BYTES).read_to_end(&mut bytes).is_err() {
+        return false;
+    }
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Removes ANSI escape sequences (`ESC [ … letter`: the enclave's colored log on a serial
+/// console) and other control characters but tab and newline.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else if !c.is_control() || c == '\n' || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_colors_and_control_characters_are_stripped() {
+        let line = "\u{1b}[2m2026\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m listening\r\u{7}\tok\n";
+        assert_eq!(strip_ansi(line), "2026  INFO listening\tok\n");
+        assert_eq!(strip_ansi("plain"), "plain");
+        // A lone ESC or an unterminated sequence does not eat the text before it.
+        assert_eq!(strip_ansi("a\u{1b}b"), "ab");
+        assert_eq!(strip_ansi("a\u{1b}[12"), "a");
+    }
+
+    #[test]
+    fn the_kernel_banner_probe_reads_the_console_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.log");
+        assert!(!file_contains(&path, KERNEL_BANNER));
+        std::fs::write(&path, "SeaBIOS\nProbing EDD (edd=off to disable)... ok\n").unwrap();
+        assert!(!file_contains(&path, KERNEL_BANNER));
+        std::fs::write(&path, "[    0.000000] Linux version 6.1.0-56-amd64\n").unwrap();
+        assert!(file_contains(&path, KERNEL_BANNER));
+    }
 }

@@ -55,11 +55,11 @@ fn a_good_spec_resolves_paths_and_fills_defaults() {
     assert_eq!(vms.len(), 1);
     let vm = &vms[0];
     assert_eq!(vm.name, "vm-1");
-    assert_eq!(vm.model_dir, f.dir.path().join("model"));
+    assert_eq!(vm.model_dir(), Some(f.dir.path().join("model").as_path()));
     assert_eq!(vm.config_dir, Some(f.dir.path().join("conf")));
     assert_eq!(vm.hpke, HpkeMode::Required);
     assert_eq!(vm.attester, Attester::SimTdx);
-    assert_eq!(vm.enclave_binary, f.dir.path().join("enclave"));
+    assert!(matches!(&vm.launch, Launch::Process { enclave_binary, .. } if *enclave_binary == f.dir.path().join("enclave")));
     assert_eq!(vm.stop_timeout_secs, 10);
 }
 
@@ -163,14 +163,98 @@ fn missing_folders_and_binaries_are_refused() {
 }
 
 #[test]
-fn other_platforms_are_not_yet_supported() {
-    for platform in ["vm", "snp", "tdx"] {
+fn snp_and_tdx_are_not_yet_launched() {
+    for platform in ["snp", "tdx"] {
         let f = fixture();
         assert_eq!(
             refused(&f, &GOOD.replace("\"process\"", &format!("{platform:?}"))),
             ("platform".to_owned(), SpecReason::UnsupportedPlatform)
         );
     }
+}
+
+const VM: &str = r#"
+name = "guest"
+platform = "vm"
+image = "image"
+vcpus = 2
+memory_mib = 1024
+ports.api = 18444
+"#;
+
+fn vm_fixture() -> Fixture {
+    let f = fixture();
+    crate::image::test_image(&f.dir.path().join("image"));
+    f
+}
+
+#[test]
+fn a_vm_spec_takes_boot_and_model_from_the_image_manifest() {
+    let f = vm_fixture();
+    let vms = check(&f, &format!("{VM}qemu.accel = \"tcg\"\n")).unwrap();
+    let vm = &vms[0];
+    assert_eq!(vm.platform, Platform::Vm);
+    assert_eq!(vm.api_port, 18444);
+    assert_eq!(vm.attester, Attester::SimTdx);
+    assert_eq!(vm.hpke, HpkeMode::Required);
+    assert_eq!(vm.model_dir(), None);
+    let Launch::Qemu(q) = &vm.launch else {
+        panic!("not a QEMU launch")
+    };
+    let image = f.dir.path().join("image");
+    assert_eq!(q.accel, AccelChoice::Tcg);
+    assert_eq!(q.powerdown_timeout_secs, 10);
+    assert_eq!(q.qemu.kernel, image.join("vmlinuz"));
+    assert_eq!(q.qemu.initrd, image.join("initrd.img"));
+    assert_eq!(q.qemu.model_image, image.join("model.img"));
+    assert_eq!(q.qemu.model_verity, image.join("model.verity"));
+    assert_eq!(q.qemu.cmdline, q.image.cmdline);
+    assert!(q
+        .qemu
+        .cmdline
+        .contains(&format!("cocoon.model_verity={}", q.image.model_verity_root)));
+    assert_eq!(vm.image().map(|i| i.dir.clone()), Some(image));
+}
+
+#[test]
+fn vm_specs_are_refused_with_the_key_at_fault() {
+    let f = vm_fixture();
+    let cases = [
+        (VM.replace("image = \"image\"\n", ""), "image", SpecReason::Required),
+        (VM.replace("\"image\"", "\"nope\""), "image", SpecReason::MissingPath),
+        (format!("{VM}boot.kernel = \"image/vmlinuz\"\n"), "boot", SpecReason::NotForPlatform),
+        (format!("{VM}model.dir = \"model\"\n"), "model", SpecReason::NotForPlatform),
+        (format!("{VM}config_dir = \"conf\"\n"), "config_dir", SpecReason::NotForPlatform),
+        (format!("{VM}runtime.threads = 2\n"), "runtime", SpecReason::NotForPlatform),
+        (format!("{VM}enclave.hpke = \"off\"\n"), "enclave.hpke", SpecReason::NotForPlatform),
+        (format!("{VM}enclave.binary = \"enclave\"\n"), "enclave.binary", SpecReason::NotForPlatform),
+        (format!("{VM}qemu.accel = \"hvf\"\n"), "qemu.accel", SpecReason::BadValue),
+        (format!("{VM}qemu.powerdown_timeout_secs = 0\n"), "qemu.powerdown_timeout_secs", SpecReason::BadValue),
+        (VM.replace("memory_mib = 1024", "memory_mib = 128"), "memory_mib", SpecReason::BadValue),
+        (VM.replace("memory_mib = 1024", "memory_mib = 9000"), "memory_mib", SpecReason::OverHostLimit),
+    ];
+    for (text, key, reason) in cases {
+        assert_eq!(refused(&f, &text), (key.to_owned(), reason), "{text}");
+    }
+}
+
+#[test]
+fn a_vm_image_with_a_missing_file_is_refused() {
+    let f = vm_fixture();
+    std::fs::remove_file(f.dir.path().join("image/model.verity")).unwrap();
+    assert_eq!(
+        refused(&f, VM),
+        ("model.verity_image".to_owned(), SpecReason::MissingPath)
+    );
+}
+
+#[test]
+fn the_image_key_is_refused_on_process() {
+    let f = vm_fixture();
+    assert_eq!(
+        refused(&f, &format!("image = \"image\"\n{GOOD}")),
+        ("image".to_owned(), SpecReason::NotForPlatform)
+    );
 }
 
 #[test]
