@@ -12,6 +12,11 @@
 //! | GET | `/v1/vms/NAME/policy` | `{"policy": "TOML"}` |
 //!
 //! Errors: `{"error": "..."}` with 404 (unknown VM or route), 409 (a start refused), 502 (health).
+//!
+//! Optionally the same API on a loopback TCP port (`serve --api-listen 127.0.0.1:PORT`) for tools
+//! that cannot reach a unix socket: plain HTTP (loopback only), every request must carry
+//! `Authorization: Bearer TOKEN` with the token of `--api-token-file` (created 0600 with 32 random
+//! bytes when absent); anything else is 401.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +29,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::json;
-use tokio::net::{UnixListener, UnixStream};
+use sha2::{Digest, Sha256};
+use tokio::net::{TcpListener, UnixListener, UnixStream};
 
 use crate::error::{Error, Result};
 use crate::measure;
@@ -57,9 +63,11 @@ fn error_reply(e: &Error) -> Response<Full<Bytes>> {
     let status = match e {
         Error::UnknownVm(_) => StatusCode::NOT_FOUND,
         Error::Health(_) => StatusCode::BAD_GATEWAY,
-        Error::MeasurementChanged { .. } | Error::Spawn { .. } | Error::Measure { .. } => {
-            StatusCode::CONFLICT
-        }
+        Error::MeasurementChanged { .. }
+        | Error::Spawn { .. }
+        | Error::Measure { .. }
+        | Error::ImageChanged { .. }
+        | Error::ImageInvalid { .. } => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     reply(status, &json!({ "error": e.to_string() }))
@@ -137,31 +145,161 @@ pub fn bind(state_dir: &Path) -> Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves the API until `shutdown` resolves.
+/// The bearer token of the TCP API, kept as its SHA-256 so the comparison below takes the same
+/// time whatever the presented token is.
+#[derive(Clone)]
+pub struct ApiToken(Arc<[u8; 32]>);
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken(..)")
+    }
+}
+
+/// Shortest token accepted from a token file.
+pub const MIN_TOKEN_CHARS: usize = 32;
+
+impl ApiToken {
+    pub fn new(token: &str) -> Self {
+        Self(Arc::new(Sha256::digest(token.as_bytes()).into()))
+    }
+
+    /// Whether `Authorization` is `Bearer TOKEN` with this token (constant time over the digests).
+    pub fn accepts(&self, authorization: Option<&http::HeaderValue>) -> bool {
+        let presented = authorization
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        digest
+            .iter()
+            .zip(self.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+
+    /// Reads the token of `path`, or creates the file (0600, atomically) with 32 random bytes in
+    /// hex when it does not exist. A token file readable by group or others is refused.
+    pub fn load_or_create(path: &Path) -> Result<Self> {
+        use std::io::Read;
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(path) {
+            Ok(meta) => {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    return Err(Error::Api(format!(
+                        "{}: the token file must not be readable by group or others (chmod 600)",
+                        path.display()
+                    )));
+                }
+                let mut text = String::new();
+                std::fs::File::open(path)
+                    .and_then(|f| f.take(4096).read_to_string(&mut text))
+                    .map_err(crate::error::io(path))?;
+                let token = text.trim();
+                if token.len() < MIN_TOKEN_CHARS || token.contains(char::is_whitespace) {
+                    return Err(Error::Api(format!(
+                        "{}: the token must be one word of at least {MIN_TOKEN_CHARS} characters",
+                        path.display()
+                    )));
+                }
+                Ok(Self::new(token))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                std::fs::File::open("/dev/urandom")
+                    .and_then(|mut f| f.read_exact(&mut bytes))
+                    .map_err(crate::error::io("/dev/urandom"))?;
+                let token = hex::encode(bytes);
+                crate::state::write_atomic(path, format!("{token}\n").as_bytes())?;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(crate::error::io(path))?;
+                Ok(Self::new(&token))
+            }
+            Err(e) => Err(Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }),
+        }
+    }
+}
+
+/// Binds the TCP API; only loopback addresses (the API is plain HTTP).
+pub async fn bind_tcp(addr: std::net::SocketAddr) -> Result<TcpListener> {
+    if !addr.ip().is_loopback() {
+        return Err(Error::Api(format!(
+            "--api-listen {addr}: only a loopback address (127.0.0.1, ::1); the API has no TLS"
+        )));
+    }
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Api(format!("--api-listen {addr}: {e}")))
+}
+
+fn serve_connection<S>(stream: S, sup: Arc<Supervisor>, token: Option<ApiToken>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let sup = Arc::clone(&sup);
+            let token = token.clone();
+            async move {
+                if let Some(token) = token {
+                    if !token.accepts(req.headers().get(http::header::AUTHORIZATION)) {
+                        let mut r = reply(
+                            StatusCode::UNAUTHORIZED,
+                            &json!({ "error": "missing or wrong bearer token" }),
+                        );
+                        r.headers_mut().insert(
+                            http::header::WWW_AUTHENTICATE,
+                            http::HeaderValue::from_static("Bearer"),
+                        );
+                        return Ok::<_, std::convert::Infallible>(r);
+                    }
+                }
+                Ok(route(sup, req).await)
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .header_read_timeout(Duration::from_secs(30))
+            .timer(hyper_util::rt::TokioTimer::new())
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+    });
+}
+
+/// Serves the API until `shutdown` resolves: on the unix socket, and on `tcp` (loopback, bearer
+/// token) when given.
 pub async fn serve(
     listener: UnixListener,
+    tcp: Option<(TcpListener, ApiToken)>,
     sup: Arc<Supervisor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let (tcp_listener, token) = match tcp {
+        Some((l, t)) => (Some(l), Some(t)),
+        None => (None, None),
+    };
     loop {
-        let stream = tokio::select! {
+        tokio::select! {
             _ = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-        };
-        let sup = Arc::clone(&sup);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let sup = Arc::clone(&sup);
-                async move { Ok::<_, std::convert::Infallible>(route(sup, req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    serve_connection(stream, Arc::clone(&sup), None);
+                }
+            }
+            accepted = async {
+                match &tcp_listener {
+                    Some(l) => l.accept().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Ok((stream, _)) = accepted {
+                    serve_connection(stream, Arc::clone(&sup), token.clone());
+                }
+            }
+        }
     }
 }
 
@@ -201,4 +339,71 @@ pub async fn call(
         .to_bytes();
     let value = serde_json::from_slice(&body).map_err(|e| Error::Api(e.to_string()))?;
     Ok((status, value))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_bearer_token_is_accepted() {
+        let token = ApiToken::new("0123456789abcdef0123456789abcdef");
+        let h = |v: &str| http::HeaderValue::from_str(v).unwrap();
+        assert!(token.accepts(Some(&h("Bearer 0123456789abcdef0123456789abcdef"))));
+        assert!(!token.accepts(Some(&h("Bearer 0123456789abcdef0123456789abcdeF"))));
+        assert!(!token.accepts(Some(&h("Bearer 0123456789abcdef0123456789abcde"))));
+        assert!(!token.accepts(Some(&h("bearer 0123456789abcdef0123456789abcdef"))));
+        assert!(!token.accepts(Some(&h("0123456789abcdef0123456789abcdef"))));
+        assert!(!token.accepts(Some(&h("Bearer "))));
+        assert!(!token.accepts(None));
+    }
+
+    #[test]
+    fn a_token_file_is_created_private_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api.token");
+        let created = ApiToken::load_or_create(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.trim().len(), 64);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let header = http::HeaderValue::from_str(&format!("Bearer {}", text.trim())).unwrap();
+        assert!(created.accepts(Some(&header)));
+        assert!(ApiToken::load_or_create(&path)
+            .unwrap()
+            .accepts(Some(&header)));
+    }
+
+    #[test]
+    fn weak_or_exposed_token_files_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, "abc\n").unwrap();
+        std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
+        match ApiToken::load_or_create(&short) {
+            Err(Error::Api(detail)) => assert!(detail.contains("at least"), "{detail}"),
+            other => panic!("expected Error::Api, got {other:?}"),
+        }
+        let open = dir.path().join("open");
+        std::fs::write(&open, "x".repeat(40)).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        match ApiToken::load_or_create(&open) {
+            Err(Error::Api(detail)) => assert!(detail.contains("chmod 600"), "{detail}"),
+            other => panic!("expected Error::Api, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_tcp_api_binds_loopback_only() {
+        match bind_tcp("0.0.0.0:0".parse().unwrap()).await {
+            Err(Error::Api(detail)) => assert!(detail.contains("loopback"), "{detail}"),
+            other => panic!("expected Error::Api, got {other:?}"),
+        }
+        assert!(bind_tcp("127.0.0.1:0".parse().unwrap()).await.is_ok());
+    }
 }

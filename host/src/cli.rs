@@ -47,6 +47,14 @@ enum Command {
         /// Stop every VM when the agent exits.
         #[arg(long)]
         stop_vms_on_exit: bool,
+        /// Also serve the management API on this loopback address (plain HTTP; every request needs
+        /// `Authorization: Bearer TOKEN` with the token of --api-token-file).
+        #[arg(long, value_name = "127.0.0.1:PORT")]
+        api_listen: Option<std::net::SocketAddr>,
+        /// The bearer token of --api-listen (default STATE/api.token; created 0600 with a random
+        /// token when absent).
+        #[arg(long, value_name = "FILE", requires = "api_listen")]
+        api_token_file: Option<PathBuf>,
         /// VM spec files (one VM per file, or a fleet with [[vm]]).
         #[arg(required = true, value_name = "SPEC_FILE")]
         specs: Vec<PathBuf>,
@@ -152,9 +160,15 @@ async fn dispatch(command: Command) -> u8 {
         Command::Serve {
             state,
             stop_vms_on_exit,
+            api_listen,
+            api_token_file,
             specs,
         } => {
-            return match serve(&state.state, &specs, stop_vms_on_exit).await {
+            let tcp = api_listen.map(|addr| {
+                let token = api_token_file.unwrap_or_else(|| state.state.join("api.token"));
+                (addr, token)
+            });
+            return match serve(&state.state, &specs, stop_vms_on_exit, tcp).await {
                 Ok(()) => 0,
                 Err(e @ Error::Spec { .. }) => {
                     eprintln!("cocoon-host: refused: {e}");
@@ -164,7 +178,7 @@ async fn dispatch(command: Command) -> u8 {
                     eprintln!("cocoon-host: {e}");
                     2
                 }
-            }
+            };
         }
         Command::Check { specs } => {
             return match spec::load(&specs, &spec::Validation::for_this_host()) {
@@ -375,11 +389,32 @@ fn create_state_dir(dir: &Path) -> Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))
 }
 
-async fn serve(state_dir: &Path, specs: &[PathBuf], stop_vms_on_exit: bool) -> Result<()> {
+async fn serve(
+    state_dir: &Path,
+    specs: &[PathBuf],
+    stop_vms_on_exit: bool,
+    tcp_api: Option<(std::net::SocketAddr, PathBuf)>,
+) -> Result<()> {
     // Everything is validated before anything starts.
     let vms = spec::load(specs, &spec::Validation::for_this_host())?;
     create_state_dir(state_dir)?;
     let _agent_lock = crate::supervisor::lock_file(&state_dir.join("host.lock"))?;
+    // The TCP API's address and token are checked before any VM starts.
+    let tcp = match tcp_api {
+        Some((addr, token_file)) => {
+            let token = api::ApiToken::load_or_create(&token_file)?;
+            let listener = api::bind_tcp(addr).await?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| Error::Api(e.to_string()))?;
+            print(&format!(
+                "cocoon-host: management API also on http://{local} (bearer token in {})",
+                token_file.display()
+            ));
+            Some((listener, token))
+        }
+        None => None,
+    };
     let mut measured = Vec::new();
     for vm in vms {
         let m = measure::compute(&vm)?;
@@ -414,7 +449,7 @@ async fn serve(state_dir: &Path, specs: &[PathBuf], stop_vms_on_exit: bool) -> R
         api::socket_path(state_dir).display(),
         sup.names().len()
     ));
-    api::serve(listener, Arc::clone(&sup), shutdown_signal()).await;
+    api::serve(listener, tcp, Arc::clone(&sup), shutdown_signal()).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = std::fs::remove_file(api::socket_path(state_dir));
     if stop_vms_on_exit {

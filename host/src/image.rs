@@ -112,7 +112,10 @@ fn invalid(path: &Path, detail: impl Into<String>) -> Error {
 }
 
 fn hex32(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 }
 
 impl GuestImage {
@@ -135,7 +138,10 @@ impl GuestImage {
             ("verity.model.root_hash", &m.verity.model.root_hash),
         ] {
             if !hex32(value) {
-                return Err(invalid(&path, format!("{what} is not 64 lowercase hex digits")));
+                return Err(invalid(
+                    &path,
+                    format!("{what} is not 64 lowercase hex digits"),
+                ));
             }
         }
         // The root on the measured cmdline is what the guest's dm-verity enforces: it must be
@@ -270,11 +276,18 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// A small, self-consistent image folder for unit tests (random model bytes, real dm-verity
 /// tree and SHA-256s, a manifest in the images/build format).
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 pub(crate) fn test_image(dir: &Path) -> GuestImage {
     use cocoon_attestation::verity;
     std::fs::create_dir_all(dir).unwrap();
-    let model: Vec<u8> = (0..5u32 * 4096).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let model: Vec<u8> = (0..5u32 * 4096)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     std::fs::write(dir.join(MODEL_IMAGE), &model).unwrap();
     std::fs::write(dir.join(KERNEL), b"not a kernel").unwrap();
     std::fs::write(dir.join(INITRD), b"not an initrd").unwrap();
@@ -328,7 +341,13 @@ pub(crate) fn test_image(dir: &Path) -> GuestImage {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::type_complexity
+)]
 mod tests {
     use super::*;
 
@@ -394,7 +413,9 @@ mod tests {
         let image = test_image(dir.path());
         std::fs::write(dir.path().join(INITRD), b"longer than before").unwrap();
         match image.check_files() {
-            Err(Error::ImageChanged { detail, .. }) => assert!(detail.contains("bytes"), "{detail}"),
+            Err(Error::ImageChanged { detail, .. }) => {
+                assert!(detail.contains("bytes"), "{detail}")
+            }
             other => panic!("expected ImageChanged, got {other:?}"),
         }
     }
@@ -420,9 +441,12 @@ mod tests {
                 "unknown attester",
                 Box::new(|m| m["enclave"]["attester"] = "real-tdx".into()),
             ),
-            ("no enclave entry", Box::new(|m| {
-                m.as_object_mut().unwrap().remove("enclave");
-            })),
+            (
+                "no enclave entry",
+                Box::new(|m| {
+                    m.as_object_mut().unwrap().remove("enclave");
+                }),
+            ),
         ];
         for (what, edit) in cases {
             let dir = tempfile::tempdir().unwrap();

@@ -659,9 +659,8 @@ pub fn validate(file: &Path, spec: VmSpec, options: &Validation) -> Result<Vm> {
 /// `boot` and `model` keys from its manifest; they must be unset in the spec.
 pub fn apply_image(file: &Path, spec: &mut VmSpec) -> Result<crate::image::GuestImage> {
     let name = spec.name.clone();
-    let e = |key: &str, reason: SpecReason, detail: String| {
-        err(file, Some(&name), key, reason, detail)
-    };
+    let e =
+        |key: &str, reason: SpecReason, detail: String| err(file, Some(&name), key, reason, detail);
     let base = file.parent().unwrap_or(Path::new("."));
     let image_dir = spec.image.as_deref().ok_or_else(|| {
         e(
@@ -678,9 +677,8 @@ pub fn apply_image(file: &Path, spec: &mut VmSpec) -> Result<crate::image::Guest
             format!("{} has no manifest.json", image_dir.display()),
         ));
     }
-    let image = crate::image::GuestImage::load(&image_dir).map_err(|x| {
-        e("image", SpecReason::BadValue, x.to_string())
-    })?;
+    let image = crate::image::GuestImage::load(&image_dir)
+        .map_err(|x| e("image", SpecReason::BadValue, x.to_string()))?;
     for (key, set) in [
         ("boot", spec.boot != Boot::default()),
         ("model", spec.model != ModelSpec::default()),
@@ -726,7 +724,11 @@ fn stop_timeout(
 ) -> Result<u64> {
     let secs = value.unwrap_or(10);
     if secs == 0 || secs > 300 {
-        return Err(e(key, SpecReason::BadValue, format!("{secs} not in 1..=300")));
+        return Err(e(
+            key,
+            SpecReason::BadValue,
+            format!("{secs} not in 1..=300"),
+        ));
     }
     Ok(secs)
 }
@@ -736,9 +738,8 @@ fn stop_timeout(
 /// inside the measured initramfs, not the host's choice).
 fn validate_vm(file: &Path, mut spec: VmSpec) -> Result<Vm> {
     let name = spec.name.clone();
-    let e = |key: &str, reason: SpecReason, detail: String| {
-        err(file, Some(&name), key, reason, detail)
-    };
+    let e =
+        |key: &str, reason: SpecReason, detail: String| err(file, Some(&name), key, reason, detail);
     for (key, set) in [
         ("config_dir", spec.config_dir.is_some()),
         ("runtime", spec.runtime != Runtime::default()),
@@ -775,8 +776,11 @@ fn validate_vm(file: &Path, mut spec: VmSpec) -> Result<Vm> {
         spec.qemu.powerdown_timeout_secs,
         &e,
     )?;
-    let stop_timeout_secs =
-        stop_timeout("enclave.stop_timeout_secs", spec.enclave.stop_timeout_secs, &e)?;
+    let stop_timeout_secs = stop_timeout(
+        "enclave.stop_timeout_secs",
+        spec.enclave.stop_timeout_secs,
+        &e,
+    )?;
     Ok(Vm {
         name: spec.name.clone(),
         platform: Platform::Vm,

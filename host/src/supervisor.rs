@@ -655,7 +655,11 @@ fn file_contains(path: &Path, needle: &[u8]) -> bool {
         return false;
     };
     let mut bytes = Vec::new();
-    if file.take(MAX_LOG_TAIL_BYTES).read_to_end(&mut bytes).is_err() {
+    if file
+        .take(MAX_LOG_TAIL_BYTES)
+        .read_to_end(&mut bytes)
+        .is_err()
+    {
         return false;
     }
     bytes.windows(needle.len()).any(|w| w == needle)

@@ -478,3 +478,80 @@ fn a_taken_port_is_a_clear_start_error() {
     assert_eq!(starts(&s), 0);
     drop(agent);
 }
+
+/// One plain HTTP/1.1 request on loopback; (status code, body).
+fn http_get(port: u16, path: &str, authorization: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[test]
+fn the_loopback_api_needs_the_bearer_token() {
+    let s = setup("exec sleep 600", "");
+    let port = free_port();
+    let token_file = s.dir.path().join("api.token");
+    let child = Command::new(HOST)
+        .args(["serve", "--api-listen", &format!("127.0.0.1:{port}")])
+        .arg("--api-token-file")
+        .arg(&token_file)
+        .arg("--state")
+        .arg(&s.state)
+        .arg(&s.spec)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _agent = Agent(child);
+    wait_for(Duration::from_secs(20), || {
+        s.state.join("host.sock").exists()
+    });
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let token = token.trim();
+    let (status, body) = http_get(port, "/v1/vms", None);
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = http_get(
+        port,
+        "/v1/vms",
+        Some("Bearer wrong-token-wrong-token-wrong-token"),
+    );
+    assert_eq!(status, 401);
+    let (status, body) = http_get(port, "/v1/vms", Some(&format!("Bearer {token}")));
+    assert_eq!(status, 200, "{body}");
+    let vms: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(vms[0]["name"], "t");
+    let (status, body) = http_get(port, "/v1/vms/t/policy", Some(&format!("Bearer {token}")));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("model_blake3"));
+    cli(&s, &["stop", "t"]);
+}
+
+#[test]
+fn a_non_loopback_api_address_is_refused_before_any_vm_starts() {
+    let s = setup("exec sleep 600", "");
+    let out = Command::new(HOST)
+        .args(["serve", "--api-listen", "0.0.0.0:0", "--state"])
+        .arg(&s.state)
+        .arg(&s.spec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("loopback"), "{stderr}");
+    assert!(!s.state.join("t.json").exists(), "a VM was started");
+}

@@ -2,7 +2,13 @@
 //! reply, QEMU's refusal of an unknown command, ACPI powerdown accepted by a q35 machine, and a
 //! socket nobody listens on. Skipped (printed) without qemu-system-x86_64; .ci/run installs it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,7 +35,15 @@ fn qemu(machine: &str) -> Option<Qemu> {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("q.qmp");
     let child = Command::new("qemu-system-x86_64")
-        .args(["-machine", machine, "-accel", "tcg", "-nodefaults", "-display", "none"])
+        .args([
+            "-machine",
+            machine,
+            "-accel",
+            "tcg",
+            "-nodefaults",
+            "-display",
+            "none",
+        ])
         .args(["-monitor", "none", "-serial", "none", "-m", "64M"])
         .arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", socket.display()))

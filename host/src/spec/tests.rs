@@ -59,7 +59,9 @@ fn a_good_spec_resolves_paths_and_fills_defaults() {
     assert_eq!(vm.config_dir, Some(f.dir.path().join("conf")));
     assert_eq!(vm.hpke, HpkeMode::Required);
     assert_eq!(vm.attester, Attester::SimTdx);
-    assert!(matches!(&vm.launch, Launch::Process { enclave_binary, .. } if *enclave_binary == f.dir.path().join("enclave")));
+    assert!(
+        matches!(&vm.launch, Launch::Process { enclave_binary, .. } if *enclave_binary == f.dir.path().join("enclave"))
+    );
     assert_eq!(vm.stop_timeout_secs, 10);
 }
 
@@ -209,10 +211,10 @@ fn a_vm_spec_takes_boot_and_model_from_the_image_manifest() {
     assert_eq!(q.qemu.model_image, image.join("model.img"));
     assert_eq!(q.qemu.model_verity, image.join("model.verity"));
     assert_eq!(q.qemu.cmdline, q.image.cmdline);
-    assert!(q
-        .qemu
-        .cmdline
-        .contains(&format!("cocoon.model_verity={}", q.image.model_verity_root)));
+    assert!(q.qemu.cmdline.contains(&format!(
+        "cocoon.model_verity={}",
+        q.image.model_verity_root
+    )));
     assert_eq!(vm.image().map(|i| i.dir.clone()), Some(image));
 }
 
@@ -220,18 +222,66 @@ fn a_vm_spec_takes_boot_and_model_from_the_image_manifest() {
 fn vm_specs_are_refused_with_the_key_at_fault() {
     let f = vm_fixture();
     let cases = [
-        (VM.replace("image = \"image\"\n", ""), "image", SpecReason::Required),
-        (VM.replace("\"image\"", "\"nope\""), "image", SpecReason::MissingPath),
-        (format!("{VM}boot.kernel = \"image/vmlinuz\"\n"), "boot", SpecReason::NotForPlatform),
-        (format!("{VM}model.dir = \"model\"\n"), "model", SpecReason::NotForPlatform),
-        (format!("{VM}config_dir = \"conf\"\n"), "config_dir", SpecReason::NotForPlatform),
-        (format!("{VM}runtime.threads = 2\n"), "runtime", SpecReason::NotForPlatform),
-        (format!("{VM}enclave.hpke = \"off\"\n"), "enclave.hpke", SpecReason::NotForPlatform),
-        (format!("{VM}enclave.binary = \"enclave\"\n"), "enclave.binary", SpecReason::NotForPlatform),
-        (format!("{VM}qemu.accel = \"hvf\"\n"), "qemu.accel", SpecReason::BadValue),
-        (format!("{VM}qemu.powerdown_timeout_secs = 0\n"), "qemu.powerdown_timeout_secs", SpecReason::BadValue),
-        (VM.replace("memory_mib = 1024", "memory_mib = 128"), "memory_mib", SpecReason::BadValue),
-        (VM.replace("memory_mib = 1024", "memory_mib = 9000"), "memory_mib", SpecReason::OverHostLimit),
+        (
+            VM.replace("image = \"image\"\n", ""),
+            "image",
+            SpecReason::Required,
+        ),
+        (
+            VM.replace("\"image\"", "\"nope\""),
+            "image",
+            SpecReason::MissingPath,
+        ),
+        (
+            format!("{VM}boot.kernel = \"image/vmlinuz\"\n"),
+            "boot",
+            SpecReason::NotForPlatform,
+        ),
+        (
+            format!("{VM}model.dir = \"model\"\n"),
+            "model",
+            SpecReason::NotForPlatform,
+        ),
+        (
+            format!("{VM}config_dir = \"conf\"\n"),
+            "config_dir",
+            SpecReason::NotForPlatform,
+        ),
+        (
+            format!("{VM}runtime.threads = 2\n"),
+            "runtime",
+            SpecReason::NotForPlatform,
+        ),
+        (
+            format!("{VM}enclave.hpke = \"off\"\n"),
+            "enclave.hpke",
+            SpecReason::NotForPlatform,
+        ),
+        (
+            format!("{VM}enclave.binary = \"enclave\"\n"),
+            "enclave.binary",
+            SpecReason::NotForPlatform,
+        ),
+        (
+            format!("{VM}qemu.accel = \"hvf\"\n"),
+            "qemu.accel",
+            SpecReason::BadValue,
+        ),
+        (
+            format!("{VM}qemu.powerdown_timeout_secs = 0\n"),
+            "qemu.powerdown_timeout_secs",
+            SpecReason::BadValue,
+        ),
+        (
+            VM.replace("memory_mib = 1024", "memory_mib = 128"),
+            "memory_mib",
+            SpecReason::BadValue,
+        ),
+        (
+            VM.replace("memory_mib = 1024", "memory_mib = 9000"),
+            "memory_mib",
+            SpecReason::OverHostLimit,
+        ),
     ];
     for (text, key, reason) in cases {
         assert_eq!(refused(&f, &text), (key.to_owned(), reason), "{text}");
