@@ -608,6 +608,60 @@ pub enum Error {
         expected: u64,
         actual: u64,
     },
+
+    // ---------------------------------------------------------------- NVIDIA GPU evidence (`gpu`)
+    /// The SPDM GET_MEASUREMENTS request ‖ response is not well formed (truncated, trailing
+    /// bytes, wrong codes, length mismatch, duplicate block or TLV …).
+    GpuEvidenceMalformed {
+        reason: String,
+    },
+    /// The P-384 signature over SHA-384(request ‖ response without signature) by the leaf
+    /// (attestation) certificate's key is invalid.
+    GpuSignatureInvalid,
+    /// The GPU certificate chain is structurally wrong (empty, only the root, unparsable
+    /// certificate, issuer name ≠ subject name, not P-384 …).
+    GpuChainInvalid {
+        reason: String,
+    },
+    /// A certificate of the GPU chain is not signed by the next one (`position` 0 = leaf).
+    GpuChainSignatureInvalid {
+        position: usize,
+    },
+    /// The GPU chain does not end in (and is not issued by) a trusted root.
+    GpuRootUntrusted {
+        issuer: String,
+    },
+    /// A GPU certificate's notAfter is before the verification time.
+    GpuCertificateExpired {
+        position: usize,
+        not_after: i64,
+        now: i64,
+    },
+    /// A GPU certificate's notBefore is after the verification time.
+    GpuCertificateNotYetValid {
+        position: usize,
+        not_before: i64,
+        now: i64,
+    },
+    /// The leaf certificate has no FWID extension (2.23.133.5.4.1), or the report has no FWID TLV.
+    GpuFwidMissing {
+        what: &'static str,
+    },
+    /// The leaf certificate's FWID differs from the report's FWID TLV.
+    GpuFwidMismatch {
+        certificate: String,
+        report: String,
+    },
+    /// The request nonce differs from the one the verifier expected (stale or replayed report).
+    GpuNonceMismatch {
+        expected: String,
+        actual: String,
+    },
+    /// A policy `[gpu]` check failed (architecture, driver/VBIOS version, measurement, count).
+    GpuPolicyViolation {
+        gpu: usize,
+        reason: String,
+    },
 }
 
 /// What is wrong with a claims encoding ([`Error::ClaimsMalformed`]).
@@ -1082,6 +1136,46 @@ impl Error {
                 expected,
                 actual,
             } => format!("{path} changed while hashed ({expected} bytes, then {actual})"),
+            GpuEvidenceMalformed { reason } => format!("GPU evidence is malformed: {reason}"),
+            GpuSignatureInvalid => {
+                "GPU evidence signature (P-384 over request and response) is invalid".to_string()
+            }
+            GpuChainInvalid { reason } => format!("GPU certificate chain is invalid: {reason}"),
+            GpuChainSignatureInvalid { position } => format!(
+                "GPU certificate {position} (0 = leaf) is not signed by the certificate after it"
+            ),
+            GpuRootUntrusted { issuer } => {
+                format!("GPU certificate chain ends in an untrusted root ({issuer})")
+            }
+            GpuCertificateExpired {
+                position,
+                not_after,
+                now,
+            } => format!(
+                "GPU certificate {position} expired at {} (verification time {})",
+                fmt_time(*not_after),
+                fmt_time(*now)
+            ),
+            GpuCertificateNotYetValid {
+                position,
+                not_before,
+                now,
+            } => format!(
+                "GPU certificate {position} is valid only from {} (verification time {})",
+                fmt_time(*not_before),
+                fmt_time(*now)
+            ),
+            GpuFwidMissing { what } => format!("GPU FWID missing: {what}"),
+            GpuFwidMismatch {
+                certificate,
+                report,
+            } => format!(
+                "GPU leaf certificate FWID {certificate} differs from the report's FWID {report}"
+            ),
+            GpuNonceMismatch { expected, actual } => {
+                format!("GPU evidence nonce {actual} differs from the expected {expected}")
+            }
+            GpuPolicyViolation { gpu, reason } => format!("GPU {gpu}: {reason}"),
             #[allow(unreachable_patterns)]
             other => format!("{other:?}"),
         }
