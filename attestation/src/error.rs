@@ -46,6 +46,8 @@ pub enum Subject {
     ConfigTree,
     /// A model directory (`model_digest` module).
     ModelDirectory,
+    /// NVIDIA GPU evidence: SPDM GET_MEASUREMENTS request ‖ response (`gpu` module).
+    GpuEvidence,
 }
 
 impl fmt::Display for Subject {
@@ -82,6 +84,7 @@ impl fmt::Display for Subject {
             Self::Verity => "dm-verity hash tree",
             Self::ConfigTree => "configuration folder",
             Self::ModelDirectory => "model directory",
+            Self::GpuEvidence => "GPU evidence",
         };
         f.write_str(name)
     }
@@ -615,6 +618,18 @@ pub enum Error {
     GpuEvidenceMalformed {
         reason: String,
     },
+    /// A GPU evidence header field (SPDM version, request/response code, measurement
+    /// specification …) has a value this verifier does not accept.
+    GpuUnexpectedValue {
+        field: &'static str,
+        expected: u64,
+        actual: u64,
+    },
+    /// A measurement block index or opaque-data type appears twice in GPU evidence.
+    GpuDuplicateEntry {
+        what: &'static str,
+        id: u16,
+    },
     /// The P-384 signature over SHA-384(request ‖ response without signature) by the leaf
     /// (attestation) certificate's key is invalid.
     GpuSignatureInvalid,
@@ -1137,6 +1152,12 @@ impl Error {
                 actual,
             } => format!("{path} changed while hashed ({expected} bytes, then {actual})"),
             GpuEvidenceMalformed { reason } => format!("GPU evidence is malformed: {reason}"),
+            GpuUnexpectedValue {
+                field,
+                expected,
+                actual,
+            } => format!("GPU evidence {field} is {actual:#x}, expected {expected:#x}"),
+            GpuDuplicateEntry { what, id } => format!("GPU evidence has {what} {id} twice"),
             GpuSignatureInvalid => {
                 "GPU evidence signature (P-384 over request and response) is invalid".to_string()
             }
