@@ -24,7 +24,7 @@
 //! from the policy's `[gpu]` table instead (see `docs/gpu.md`).
 
 mod chain;
-mod parse;
+pub(crate) mod parse;
 
 #[cfg(test)]
 mod tests;

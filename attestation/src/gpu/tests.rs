@@ -384,6 +384,7 @@ fn every_truncation_and_flip_of_the_vector_fails_without_panicking() {
                     | Error::GpuUnexpectedValue { .. }
                     | Error::GpuDuplicateEntry { .. }
                     | Error::GpuFwidMismatch { .. }
+                    | Error::GpuFwidMissing { .. }
                     | Error::GpuNonceMismatch { .. }
                     | Error::GpuEvidenceMalformed { .. }
                     | Error::Truncated { .. }
