@@ -672,6 +672,8 @@ pub enum Error {
         expected: String,
         actual: String,
     },
+    /// The policy's `[gpu]` section sets `required = true` and no GPU evidence was presented.
+    GpuEvidenceRequired,
     /// A policy `[gpu]` check failed (architecture, driver/VBIOS version, measurement, count).
     GpuPolicyViolation {
         gpu: usize,
@@ -1195,6 +1197,9 @@ impl Error {
             ),
             GpuNonceMismatch { expected, actual } => {
                 format!("GPU evidence nonce {actual} differs from the expected {expected}")
+            }
+            GpuEvidenceRequired => {
+                "the policy requires GPU evidence (gpu.required) and none was presented".to_string()
             }
             GpuPolicyViolation { gpu, reason } => format!("GPU {gpu}: {reason}"),
             #[allow(unreachable_patterns)]
