@@ -46,6 +46,8 @@ pub enum Subject {
     ConfigTree,
     /// A model directory (`model_digest` module).
     ModelDirectory,
+    /// NVIDIA GPU evidence: SPDM GET_MEASUREMENTS request ‖ response (`gpu` module).
+    GpuEvidence,
 }
 
 impl fmt::Display for Subject {
@@ -82,6 +84,7 @@ impl fmt::Display for Subject {
             Self::Verity => "dm-verity hash tree",
             Self::ConfigTree => "configuration folder",
             Self::ModelDirectory => "model directory",
+            Self::GpuEvidence => "GPU evidence",
         };
         f.write_str(name)
     }
@@ -608,6 +611,74 @@ pub enum Error {
         expected: u64,
         actual: u64,
     },
+
+    // ---------------------------------------------------------------- NVIDIA GPU evidence (`gpu`)
+    /// The SPDM GET_MEASUREMENTS request ‖ response is not well formed (truncated, trailing
+    /// bytes, wrong codes, length mismatch, duplicate block or TLV …).
+    GpuEvidenceMalformed {
+        reason: String,
+    },
+    /// A GPU evidence header field (SPDM version, request/response code, measurement
+    /// specification …) has a value this verifier does not accept.
+    GpuUnexpectedValue {
+        field: &'static str,
+        expected: u64,
+        actual: u64,
+    },
+    /// A measurement block index or opaque-data type appears twice in GPU evidence.
+    GpuDuplicateEntry {
+        what: &'static str,
+        id: u16,
+    },
+    /// The P-384 signature over SHA-384(request ‖ response without signature) by the leaf
+    /// (attestation) certificate's key is invalid.
+    GpuSignatureInvalid,
+    /// The GPU certificate chain is structurally wrong (empty, only the root, unparsable
+    /// certificate, issuer name ≠ subject name, not P-384 …).
+    GpuChainInvalid {
+        reason: String,
+    },
+    /// A certificate of the GPU chain is not signed by the next one (`position` 0 = leaf).
+    GpuChainSignatureInvalid {
+        position: usize,
+    },
+    /// The GPU chain does not end in (and is not issued by) a trusted root.
+    GpuRootUntrusted {
+        issuer: String,
+    },
+    /// A GPU certificate's notAfter is before the verification time.
+    GpuCertificateExpired {
+        position: usize,
+        not_after: i64,
+        now: i64,
+    },
+    /// A GPU certificate's notBefore is after the verification time.
+    GpuCertificateNotYetValid {
+        position: usize,
+        not_before: i64,
+        now: i64,
+    },
+    /// The leaf certificate has no FWID extension (2.23.133.5.4.1), or the report has no FWID TLV.
+    GpuFwidMissing {
+        what: &'static str,
+    },
+    /// The leaf certificate's FWID differs from the report's FWID TLV.
+    GpuFwidMismatch {
+        certificate: String,
+        report: String,
+    },
+    /// The request nonce differs from the one the verifier expected (stale or replayed report).
+    GpuNonceMismatch {
+        expected: String,
+        actual: String,
+    },
+    /// The policy's `[gpu]` section sets `required = true` and no GPU evidence was presented.
+    GpuEvidenceRequired,
+    /// A policy `[gpu]` check failed (architecture, driver/VBIOS version, measurement, count).
+    GpuPolicyViolation {
+        gpu: usize,
+        reason: String,
+    },
 }
 
 /// What is wrong with a claims encoding ([`Error::ClaimsMalformed`]).
@@ -1082,6 +1153,55 @@ impl Error {
                 expected,
                 actual,
             } => format!("{path} changed while hashed ({expected} bytes, then {actual})"),
+            GpuEvidenceMalformed { reason } => format!("GPU evidence is malformed: {reason}"),
+            GpuUnexpectedValue {
+                field,
+                expected,
+                actual,
+            } => format!("GPU evidence {field} is {actual:#x}, expected {expected:#x}"),
+            GpuDuplicateEntry { what, id } => format!("GPU evidence has {what} {id} twice"),
+            GpuSignatureInvalid => {
+                "GPU evidence signature (P-384 over request and response) is invalid".to_string()
+            }
+            GpuChainInvalid { reason } => format!("GPU certificate chain is invalid: {reason}"),
+            GpuChainSignatureInvalid { position } => format!(
+                "GPU certificate {position} (0 = leaf) is not signed by the certificate after it"
+            ),
+            GpuRootUntrusted { issuer } => {
+                format!("GPU certificate chain ends in an untrusted root ({issuer})")
+            }
+            GpuCertificateExpired {
+                position,
+                not_after,
+                now,
+            } => format!(
+                "GPU certificate {position} expired at {} (verification time {})",
+                fmt_time(*not_after),
+                fmt_time(*now)
+            ),
+            GpuCertificateNotYetValid {
+                position,
+                not_before,
+                now,
+            } => format!(
+                "GPU certificate {position} is valid only from {} (verification time {})",
+                fmt_time(*not_before),
+                fmt_time(*now)
+            ),
+            GpuFwidMissing { what } => format!("GPU FWID missing: {what}"),
+            GpuFwidMismatch {
+                certificate,
+                report,
+            } => format!(
+                "GPU leaf certificate FWID {certificate} differs from the report's FWID {report}"
+            ),
+            GpuNonceMismatch { expected, actual } => {
+                format!("GPU evidence nonce {actual} differs from the expected {expected}")
+            }
+            GpuEvidenceRequired => {
+                "the policy requires GPU evidence (gpu.required) and none was presented".to_string()
+            }
+            GpuPolicyViolation { gpu, reason } => format!("GPU {gpu}: {reason}"),
             #[allow(unreachable_patterns)]
             other => format!("{other:?}"),
         }

@@ -19,6 +19,7 @@ pub mod config_tree;
 pub mod encoding;
 pub mod error;
 pub mod eventlog;
+pub mod gpu;
 pub mod measure;
 pub mod model_digest;
 pub mod policy;

@@ -15,6 +15,7 @@
 //!   which only a build with the cargo feature `sim` can parse.
 
 mod claims;
+mod gpu;
 mod snp;
 mod tdx;
 
@@ -33,6 +34,7 @@ use crate::error::{Error, Subject};
 use crate::TrustRoot;
 
 pub use claims::ClaimsPolicy;
+pub use gpu::GpuPolicy;
 pub use snp::{GenerationName, SnpPolicy, TcbMinimum};
 pub use tdx::{SgxPolicy, TdxPolicy};
 
@@ -72,6 +74,7 @@ pub struct Policy {
     sgx: Option<SgxPolicy>,
     snp: Option<SnpPolicy>,
     claims: Option<ClaimsPolicy>,
+    gpu: Option<GpuPolicy>,
 }
 
 /// The TOML document as written; converted to [`Policy`] after validation.
@@ -89,6 +92,8 @@ struct PolicyFile {
     snp: Option<snp::SnpFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     claims: Option<claims::ClaimsFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gpu: Option<gpu::GpuFile>,
 }
 
 impl Policy {
@@ -126,6 +131,7 @@ impl Policy {
             sgx: file.sgx.map(SgxPolicy::from_file).transpose()?,
             snp: file.snp.map(SnpPolicy::from_file).transpose()?,
             claims: file.claims.map(ClaimsPolicy::from_file).transpose()?,
+            gpu: file.gpu.map(GpuPolicy::from_file).transpose()?,
         })
     }
 
@@ -137,6 +143,7 @@ impl Policy {
             sgx: self.sgx.as_ref().map(SgxPolicy::to_file),
             snp: self.snp.as_ref().map(SnpPolicy::to_file),
             claims: self.claims.as_ref().map(ClaimsPolicy::to_file),
+            gpu: self.gpu.as_ref().map(GpuPolicy::to_file),
         }
     }
 
@@ -195,6 +202,15 @@ impl Policy {
     }
     pub fn claims(&self) -> Option<&ClaimsPolicy> {
         self.claims.as_ref()
+    }
+    pub fn gpu(&self) -> Option<&GpuPolicy> {
+        self.gpu.as_ref()
+    }
+
+    /// Set or remove the `[gpu]` section.
+    pub fn with_gpu(mut self, gpu: Option<GpuPolicy>) -> Self {
+        self.gpu = gpu;
+        self
     }
 
     /// Set or remove the `[tdx]` section.
@@ -275,6 +291,29 @@ impl Policy {
             }),
         }
         Decision { failures }
+    }
+
+    /// Evaluate verified GPUs (`crate::gpu::verify`): each simulated GPU needs
+    /// `allow_simulated`, then the `[gpu]` section's checks (`required`, architectures, minimum
+    /// driver and VBIOS versions, golden measurements) per GPU. Without a `[gpu]` section only
+    /// the simulated-root check applies, and no GPU at all is acceptable.
+    pub fn evaluate_gpus(&self, gpus: &[crate::gpu::VerifiedGpu]) -> Decision {
+        let mut failures = Vec::new();
+        self.evaluate_gpus_into(gpus, &mut failures);
+        Decision { failures }
+    }
+
+    /// [`Policy::evaluate_gpus`] appending to an existing list of failures (to combine with
+    /// the CPU decision).
+    pub fn evaluate_gpus_into(&self, gpus: &[crate::gpu::VerifiedGpu], failures: &mut Vec<Error>) {
+        for gpu in gpus {
+            if gpu.simulated {
+                self.check_root(TrustRoot::Simulated, failures);
+            }
+        }
+        if let Some(rules) = &self.gpu {
+            rules.evaluate(gpus, failures);
+        }
     }
 
     /// Evaluate the enclave's claims (already bound to verified evidence) against the

@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+pub mod gpu;
 pub mod snp;
 pub mod tdx;
 
