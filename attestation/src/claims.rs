@@ -56,6 +56,7 @@ mod tag {
     pub const CREATED_AT: u8 = 7;
     pub const EXPIRES_AT: u8 = 8;
     pub const NONCE: u8 = 9;
+    pub const GPU: u8 = 10;
 }
 
 /// The TEE the claims say they come from. The simulated platforms are distinct codes so that
@@ -159,6 +160,55 @@ pub struct ModelIdentity {
     pub dm_verity_root: Option<[u8; 32]>,
 }
 
+/// Most GPUs one enclave may commit to.
+pub const MAX_GPUS: u8 = 8;
+
+/// Where the enclave runs inference (ONNX Runtime's execution provider).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExecutionProvider {
+    Cpu,
+    Cuda,
+}
+
+impl ExecutionProvider {
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Cpu => 0,
+            Self::Cuda => 1,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Self::Cpu),
+            1 => Some(Self::Cuda),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+        }
+    }
+}
+
+/// The enclave's commitment to its GPUs: how many GPU attestation reports accompany its
+/// evidence (each with an SPDM nonce derived from these claims: [`Claims::gpu_nonce`]) and the
+/// execution provider inference runs on. Without it the enclave claims no GPU, and a verifier
+/// refuses GPU evidence that comes anyway (a host cannot add or strip GPUs unnoticed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GpuCommitment {
+    /// 1..=[`MAX_GPUS`].
+    pub count: u8,
+    pub execution_provider: ExecutionProvider,
+}
+
+/// Domain separation of [`Claims::gpu_nonce`].
+pub const GPU_NONCE_DOMAIN_TAG: &[u8] = b"cocoon-gpu-nonce-v1\0";
+
 /// What the enclave asserts about itself (format version [`CLAIMS_VERSION`]).
 ///
 /// Every value of this type has exactly one encoding ([`Claims::to_bytes`]) and the parser
@@ -179,6 +229,8 @@ pub struct Claims {
     pub expires_at: i64,
     /// The client's nonce, in claims made for one attestation request.
     pub nonce: Option<Nonce>,
+    /// The GPUs whose evidence accompanies these claims; `None`: no GPU.
+    pub gpu: Option<GpuCommitment>,
 }
 
 impl Claims {
@@ -202,6 +254,13 @@ impl Claims {
         put(&mut out, tag::EXPIRES_AT, &self.expires_at.to_be_bytes());
         if let Some(nonce) = &self.nonce {
             put(&mut out, tag::NONCE, &nonce.0);
+        }
+        if let Some(gpu) = &self.gpu {
+            put(
+                &mut out,
+                tag::GPU,
+                &[gpu.count, gpu.execution_provider.code()],
+            );
         }
         // Bounded by the field types (at most ~2.3 KiB), so the length always fits.
         let body_len = u16::try_from(out.len()).unwrap_or(u16::MAX);
@@ -249,11 +308,12 @@ impl Claims {
         let mut created_at = None;
         let mut expires_at = None;
         let mut nonce = None;
+        let mut gpu = None;
 
         let mut last_tag = 0u8;
         while !r.rest.is_empty() {
             let [tag] = r.array::<1>()?;
-            if !(tag::PLATFORM..=tag::NONCE).contains(&tag) {
+            if !(tag::PLATFORM..=tag::GPU).contains(&tag) {
                 return Err(malformed(ClaimsDefect::UnknownField { tag }));
             }
             if tag == last_tag {
@@ -305,6 +365,20 @@ impl Claims {
                     expires_at = Some(i64::from_be_bytes(fixed("expires_at", value)?))
                 }
                 tag::NONCE => nonce = Some(Nonce::new(value.to_vec())?),
+                tag::GPU => {
+                    let [count, provider] = fixed::<2>("gpu", value)?;
+                    if count == 0 || count > MAX_GPUS {
+                        return Err(malformed(ClaimsDefect::GpuCount(count)));
+                    }
+                    let execution_provider =
+                        ExecutionProvider::from_code(provider).ok_or_else(|| {
+                            malformed(ClaimsDefect::UnknownExecutionProvider(provider))
+                        })?;
+                    gpu = Some(GpuCommitment {
+                        count,
+                        execution_provider,
+                    });
+                }
                 other => return Err(malformed(ClaimsDefect::UnknownField { tag: other })),
             }
         }
@@ -321,7 +395,20 @@ impl Claims {
             created_at: required("created_at", created_at)?,
             expires_at: required("expires_at", expires_at)?,
             nonce,
+            gpu,
         })
+    }
+
+    /// The SPDM nonce GPU `index` must sign for these claims: SHA-256([`GPU_NONCE_DOMAIN_TAG`] ‖
+    /// index ‖ canonical claims). Derived, not chosen, so each GPU report is bound to exactly this
+    /// enclave instance (its TLS and HPKE keys) and, for a fresh attestation, to the client's nonce.
+    pub fn gpu_nonce(&self, index: u8) -> [u8; 32] {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(GPU_NONCE_DOMAIN_TAG);
+        h.update([index]);
+        h.update(self.to_bytes());
+        h.finalize().into()
     }
 
     /// The REPORT_DATA that binds these claims: SHA-512([`CLAIMS_DOMAIN_TAG`] ‖ canonical claims).
@@ -442,6 +529,10 @@ impl Claims {
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "nonce": self.nonce.as_ref().map(|n| hex::encode(n.as_bytes())),
+            "gpu": self.gpu.map(|g| serde_json::json!({
+                "count": g.count,
+                "execution_provider": g.execution_provider.as_str(),
+            })),
         })
     }
 
@@ -470,6 +561,16 @@ impl Claims {
         line("expires_at", crate::error::fmt_time(self.expires_at));
         if let Some(nonce) = &self.nonce {
             line("nonce", hex::encode(nonce.as_bytes()));
+        }
+        if let Some(gpu) = &self.gpu {
+            line(
+                "gpu",
+                format!(
+                    "{} GPU(s), inference on {}",
+                    gpu.count,
+                    gpu.execution_provider.as_str()
+                ),
+            );
         }
         out
     }

@@ -388,6 +388,12 @@ pub enum Error {
     },
 
     // ---------------------------------------------------------------- RA-TLS (`ratls`)
+    /// The claims commit to `committed` GPU reports (`Claims::gpu`) but `carried` came: GPU
+    /// evidence stripped, added or for another enclave.
+    GpuEvidenceCountMismatch {
+        committed: usize,
+        carried: usize,
+    },
     /// A required RA-TLS extension (`evidence`, `claims`) is absent from the certificate.
     RaTlsExtensionMissing {
         extension: &'static str,
@@ -704,12 +710,20 @@ pub enum ClaimsDefect {
     },
     /// A platform code this version does not define.
     UnknownPlatform(u8),
+    /// The GPU field's count is outside 1..=8 (a count, not a length).
+    GpuCount(u8),
+    /// An execution-provider code this version does not define.
+    UnknownExecutionProvider(u8),
 }
 
 impl fmt::Display for ClaimsDefect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadMagic => f.write_str("bad magic"),
+            Self::GpuCount(n) => write!(f, "gpu count {n} not in 1..=8"),
+            Self::UnknownExecutionProvider(code) => {
+                write!(f, "unknown execution provider code {code}")
+            }
             Self::UnknownField { tag } => write!(f, "unknown field tag {tag}"),
             Self::DuplicateField { tag } => write!(f, "field tag {tag} appears twice"),
             Self::FieldOutOfOrder { tag, after } => {
@@ -1008,6 +1022,9 @@ impl Error {
             RaTlsExtensionMissing { extension } => {
                 format!("the certificate has no RA-TLS {extension} extension")
             }
+            GpuEvidenceCountMismatch { committed, carried } => format!(
+                "the claims commit to {committed} GPU report(s), {carried} came with the evidence"
+            ),
             DuplicateExtension { oid } => format!("extension {oid} appears more than once"),
             UnknownCriticalExtension { oid } => {
                 format!("unknown critical extension {oid}")

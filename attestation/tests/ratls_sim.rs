@@ -276,6 +276,7 @@ fn fresh_tdx(claims: &Claims, nonce: &[u8], td: SimTdReport) -> FreshAttestation
     FreshAttestation {
         evidence: tdx_evidence_with(&with_nonce, td),
         claims: with_nonce.to_bytes(),
+        gpus: Vec::new(),
     }
 }
 
@@ -326,6 +327,7 @@ fn fresh_attestation_without_a_nonce_is_stale() {
     let stale = FreshAttestation {
         evidence: tdx_evidence(&e.claims),
         claims: e.claims.to_bytes(),
+        gpus: Vec::new(),
     };
     assert!(matches!(
         v.verify_fresh(&peer, &stale, b"nonce-3", SIM_NOW),
@@ -389,6 +391,7 @@ fn fresh_snp_attestation_verifies_and_a_changed_host_data_is_caught() {
     let good = FreshAttestation {
         evidence: snp_evidence(&with_nonce),
         claims: with_nonce.to_bytes(),
+        gpus: Vec::new(),
     };
     v.verify_fresh(&peer, &good, b"x", SIM_NOW).unwrap();
     let report = SimSnpReport {
@@ -398,6 +401,7 @@ fn fresh_snp_attestation_verifies_and_a_changed_host_data_is_caught() {
     let changed = FreshAttestation {
         evidence: snp_evidence_with(&with_nonce, report),
         claims: with_nonce.to_bytes(),
+        gpus: Vec::new(),
     };
     assert!(matches!(
         v.verify_fresh(&peer, &changed, b"x", SIM_NOW),
@@ -546,6 +550,7 @@ fn detached_attestation_for_another_nonce_or_without_one_is_refused() {
     let stale = FreshAttestation {
         evidence: tdx_evidence(&e.claims),
         claims: e.claims.to_bytes(),
+        gpus: Vec::new(),
     };
     assert!(matches!(
         v.verify_detached(&stale, b"new", SIM_NOW),

@@ -578,6 +578,7 @@ fn identity_json(peer: &VerifiedPeer, fresh: bool) -> serde_json::Value {
         "advisory_ids": peer.advisory_ids,
         "measurements": peer.measurements,
         "claims": peer.claims.as_ref().map(|c| c.to_json()),
+        "gpus": peer.gpus_json(),
         "fresh": fresh,
     })
 }
@@ -617,6 +618,10 @@ fn identity_text(peer: &VerifiedPeer, fresh: bool) -> String {
         None => {
             let _ = writeln!(s, "claims: none");
         }
+    }
+    if !peer.gpus.is_empty() {
+        let _ = writeln!(s, "gpus (verified, bound to the claims):");
+        s.push_str(&peer.gpus_text());
     }
     if fresh {
         let _ = writeln!(s, "fresh attestation with a random nonce: verified");

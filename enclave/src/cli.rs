@@ -56,6 +56,10 @@ struct ServeArgs {
     /// [default: auto].
     #[arg(long)]
     attester: Option<String>,
+    /// GPU evidence bound into the identity: off, or sim (one simulated H100 attesting with the
+    /// simulated NVIDIA root; feature `sim`) [default: off].
+    #[arg(long, value_name = "MODE")]
+    gpu: Option<String>,
     /// Certificate lifetime in seconds (at most 86400); renewed after two thirds of it
     /// [default: 86400].
     #[arg(long, value_name = "SECS")]
@@ -130,6 +134,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
 pub struct Settings {
     pub listen: SocketAddr,
     pub attester: String,
+    /// `off` or `sim`.
+    pub gpu: String,
     pub cert_lifetime: u64,
     pub key: KeyAlgorithm,
     pub subject_alt_names: Vec<String>,
@@ -241,6 +247,10 @@ fn settings(args: ServeArgs) -> Result<Settings, String> {
             .attester
             .or(a.attester.clone())
             .unwrap_or_else(|| "auto".to_owned()),
+        gpu: args
+            .gpu
+            .or(a.gpu.clone())
+            .unwrap_or_else(|| "off".to_owned()),
         cert_lifetime: args
             .cert_lifetime
             .or(a.cert_lifetime_secs)
@@ -292,6 +302,7 @@ fn start(args: ServeArgs) -> Result<(), String> {
     let Settings {
         listen,
         attester,
+        gpu,
         cert_lifetime,
         mutual,
         policy,
@@ -316,6 +327,7 @@ fn start(args: ServeArgs) -> Result<(), String> {
         select(backend, &HostPaths::default(), &SelectOptions::default())
             .map_err(|e| format!("attester: {e}"))?,
     );
+    let attester = crate::gpu::with_gpu(attester, &gpu).map_err(|e| format!("--gpu: {e}"))?;
     let client_verifier = if mutual {
         let policy = load_policy(policy.as_deref())?;
         let collateral = match collateral.as_deref() {

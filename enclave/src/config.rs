@@ -79,6 +79,8 @@ pub struct LimitsSection {
 pub struct AttestationSection {
     /// Evidence source: auto, tsm, sev-guest, tdx-guest (sim-tdx, sim-snp with feature `sim`).
     pub attester: Option<String>,
+    /// GPU evidence: off or sim.
+    pub gpu: Option<String>,
     /// RA-TLS certificate lifetime, seconds.
     pub cert_lifetime_secs: Option<u64>,
     /// TLS key type: ecdsa-p256 or ed25519.

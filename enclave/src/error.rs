@@ -63,6 +63,8 @@ pub enum AttestError {
     UnknownBackend { name: String },
     /// The simulated backend was requested from a build without the `sim` feature.
     SimulatedBackendNotBuilt,
+    /// A GPU report was asked of an attester that has no such GPU, or the GPU could not give one.
+    GpuUnavailable { reason: String },
     /// The simulated TEE failed (only possible with corrupted TEST keys).
     Simulated(cocoon_attestation::Error),
     /// Generating the TLS key or signing the certificate failed.
@@ -151,6 +153,7 @@ impl fmt::Display for AttestError {
                 f,
                 "unknown attester backend {name:?} (expected auto, tsm, sev-guest, tdx-guest, sim, sim-tdx or sim-snp)"
             ),
+            Self::GpuUnavailable { reason } => write!(f, "GPU attestation: {reason}"),
             Self::SimulatedBackendNotBuilt => f.write_str(
                 "the simulated TEE backend is not in this build (cargo feature `sim`)",
             ),

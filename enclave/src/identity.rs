@@ -15,8 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cocoon_attestation::claims::{Claims, HpkePublicKey, ModelIdentity, Nonce};
 use cocoon_attestation::ratls::{
-    issue_certificate, CarriedEvidence, CertificateParams, EvidenceFormat, FreshAttestation,
-    RaTlsCertificate,
+    issue_certificate_with_gpus, CarriedEvidence, CarriedGpuEvidence, CertificateParams,
+    EvidenceFormat, FreshAttestation, RaTlsCertificate,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
@@ -155,14 +155,16 @@ impl Identity {
             created_at,
             expires_at,
             nonce: None,
+            gpu: attester.gpu_commitment(),
         };
         let evidence = carried_evidence(attester, &claims)?;
+        let gpus = gpu_evidence(attester, &claims)?;
         let params = CertificateParams {
             not_before: created_at,
             not_after: expires_at,
             subject_alt_names: config.subject_alt_names.clone(),
         };
-        let certificate = issue_certificate(&key, &claims, &evidence, &params)
+        let certificate = issue_certificate_with_gpus(&key, &claims, &evidence, &gpus, &params)
             .map_err(AttestError::Certificate)?;
         // What a peer will see: the certificate must name this key.
         let parsed = RaTlsCertificate::parse(&certificate).map_err(AttestError::Certificate)?;
@@ -229,11 +231,24 @@ impl Identity {
         let mut claims = self.claims.clone();
         claims.nonce = Some(Nonce::new(nonce.to_vec()).map_err(AttestError::Certificate)?);
         let evidence = carried_evidence(attester, &claims)?;
+        let gpus = gpu_evidence(attester, &claims)?;
         Ok(FreshAttestation {
             evidence,
             claims: claims.to_bytes(),
+            gpus,
         })
     }
+}
+
+/// The GPU reports `claims` commit to, GPU `i` signing `claims.gpu_nonce(i)`.
+fn gpu_evidence(
+    attester: &dyn Attester,
+    claims: &Claims,
+) -> Result<Vec<CarriedGpuEvidence>, AttestError> {
+    let count = claims.gpu.map_or(0, |g| g.count);
+    (0..count)
+        .map(|i| attester.attest_gpu(i, &claims.gpu_nonce(i)))
+        .collect()
 }
 
 /// Evidence from `attester` for `claims`, in the form certificates carry.

@@ -28,6 +28,7 @@ pub mod certtable;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod gpu;
 pub mod identity;
 pub mod inference;
 pub mod openai;
@@ -43,6 +44,8 @@ pub mod tsm;
 pub mod sim;
 
 pub use cocoon_attestation::claims::ClaimsPlatform;
+use cocoon_attestation::claims::GpuCommitment;
+use cocoon_attestation::ratls::CarriedGpuEvidence;
 pub use error::AttestError;
 
 use certtable::{SnpCertKind, SnpCertificate};
@@ -97,4 +100,18 @@ pub trait Attester: Send + Sync + std::fmt::Debug {
 
     /// Evidence carrying `report_data` as its REPORT_DATA.
     fn attest(&self, report_data: &[u8; 64]) -> Result<Evidence, AttestError>;
+
+    /// The GPUs whose reports accompany this attester's evidence (put into the claims, which then
+    /// commit to them); `None`: no GPU.
+    fn gpu_commitment(&self) -> Option<GpuCommitment> {
+        None
+    }
+
+    /// GPU `index`'s attestation report signing `nonce` (the claims' `gpu_nonce(index)`).
+    fn attest_gpu(&self, index: u8, nonce: &[u8; 32]) -> Result<CarriedGpuEvidence, AttestError> {
+        let _ = nonce;
+        Err(AttestError::GpuUnavailable {
+            reason: format!("this attester has no GPU {index}"),
+        })
+    }
 }

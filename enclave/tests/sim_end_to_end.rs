@@ -35,6 +35,7 @@ fn claims(platform: ClaimsPlatform) -> Claims {
         created_at: SIM_NOW - 60,
         expires_at: SIM_NOW + 3600,
         nonce: Some(Nonce::new(b"client nonce".to_vec()).unwrap()),
+        gpu: None,
     }
 }
 

@@ -142,6 +142,9 @@ impl IdentityReport {
                 .map(|e| json!({"kind": e.kind, "message": e.message}))
                 .collect(),
             measurements: peer.map(|p| p.measurements.clone()).unwrap_or_default(),
+            gpus: peer
+                .map(|p| p.gpus.iter().map(|g| g.claims_json()).collect())
+                .unwrap_or_default(),
             claims: self.claims().map(Claims::to_json),
             claims_verified: self.peer.as_ref().is_some_and(|p| p.claims.is_some()),
             format: peer.map(|p| format_name(p.kind)),
@@ -243,6 +246,10 @@ impl IdentityReport {
             for (key, value) in &peer.measurements {
                 let _ = writeln!(out, "  {key:<17} {value}");
             }
+            if !peer.gpus.is_empty() {
+                let _ = writeln!(out, "\ngpus (verified, bound to the claims)");
+                out.push_str(&peer.gpus_text());
+            }
         }
         if !self.errors.is_empty() {
             let _ = writeln!(out, "\nverification failed");
@@ -270,6 +277,8 @@ struct JsonIdentity {
     advisory_ids: Vec<String>,
     errors: Vec<Value>,
     measurements: BTreeMap<String, String>,
+    /// The verified GPUs (NVIDIA claims shape); empty without GPU evidence.
+    gpus: Vec<serde_json::Value>,
     claims: Option<Value>,
     claims_verified: bool,
     /// `ours` or `cocoon` (COCOON's format: a TDX quote and user claims, no claims of ours).

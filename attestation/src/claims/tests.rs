@@ -18,6 +18,7 @@ fn full() -> Claims {
         created_at: 1_764_000_000,
         expires_at: 1_764_086_400,
         nonce: Some(Nonce::new(seq::<16>(0xa0).to_vec()).unwrap()),
+        gpu: None,
     }
 }
 
@@ -35,6 +36,7 @@ fn minimal() -> Claims {
         created_at: 1_764_000_000,
         expires_at: 1_764_003_600,
         nonce: None,
+        gpu: None,
     }
 }
 
@@ -246,10 +248,10 @@ fn other_versions_are_rejected() {
 #[test]
 fn unknown_fields_are_rejected() {
     let mut f = fields(&full().to_bytes());
-    f.push((10, vec![0]));
+    f.push((11, vec![0]));
     assert_eq!(
         defect(&assemble(&f)),
-        ClaimsDefect::UnknownField { tag: 10 }
+        ClaimsDefect::UnknownField { tag: 11 }
     );
     // Tag 0 is reserved: it is below every defined tag, so it is unknown, not out of order.
     let mut f = fields(&full().to_bytes());
@@ -524,4 +526,71 @@ mod prop {
             }
         }
     }
+}
+
+fn with_gpu(count: u8) -> Claims {
+    Claims {
+        gpu: Some(GpuCommitment {
+            count,
+            execution_provider: ExecutionProvider::Cuda,
+        }),
+        ..full()
+    }
+}
+
+#[test]
+fn a_gpu_commitment_round_trips_and_changes_report_data() {
+    let claims = with_gpu(2);
+    let bytes = claims.to_bytes();
+    assert_eq!(Claims::from_bytes(&bytes).unwrap(), claims);
+    // The GPU field comes last (tag 10): [count, provider].
+    assert_eq!(&bytes[bytes.len() - 5..], &[10, 0, 2, 2, 1]);
+    assert_ne!(claims.report_data(), full().report_data());
+    assert_ne!(with_gpu(1).report_data(), with_gpu(2).report_data());
+    let json = claims.to_json();
+    assert_eq!(json["gpu"]["count"], 2);
+    assert_eq!(json["gpu"]["execution_provider"], "cuda");
+    assert!(claims.to_text().contains("2 GPU(s), inference on cuda"));
+}
+
+#[test]
+fn gpu_nonces_differ_per_gpu_and_per_claims() {
+    let claims = with_gpu(2);
+    assert_ne!(claims.gpu_nonce(0), claims.gpu_nonce(1));
+    let mut other = claims.clone();
+    other.nonce = Some(Nonce::new(vec![1, 2, 3]).unwrap());
+    assert_ne!(claims.gpu_nonce(0), other.gpu_nonce(0));
+    // Recomputable by anyone: SHA-256(tag ‖ index ‖ canonical claims).
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"cocoon-gpu-nonce-v1\0");
+    h.update([1u8]);
+    h.update(claims.to_bytes());
+    assert_eq!(claims.gpu_nonce(1), <[u8; 32]>::from(h.finalize()));
+}
+
+#[test]
+fn bad_gpu_fields_are_refused() {
+    let good = with_gpu(1).to_bytes();
+    let mut f = fields(&good);
+    let last = f.len() - 1;
+    for (value, what) in [(vec![1u8], "short"), (vec![1u8, 1, 0], "long")] {
+        f[last].1 = value;
+        assert!(
+            matches!(
+                defect(&assemble(&f)),
+                ClaimsDefect::FieldLength { field: "gpu", .. }
+            ),
+            "{what}"
+        );
+    }
+    f[last].1 = vec![0, 1];
+    assert_eq!(defect(&assemble(&f)), ClaimsDefect::GpuCount(0));
+    f[last].1 = vec![MAX_GPUS + 1, 1];
+    assert_eq!(defect(&assemble(&f)), ClaimsDefect::GpuCount(MAX_GPUS + 1));
+    f[last].1 = vec![1, 9];
+    assert_eq!(
+        defect(&assemble(&f)),
+        ClaimsDefect::UnknownExecutionProvider(9)
+    );
 }

@@ -23,6 +23,7 @@ fn claims(platform: ClaimsPlatform, now: i64) -> Claims {
         created_at: now - 60,
         expires_at: now + 60,
         nonce: None,
+        gpu: None,
     }
 }
 

@@ -341,6 +341,7 @@ mod tests {
             created_at: 0,
             expires_at: 1_000_000,
             nonce: None,
+            gpu: None,
         };
         assert_eq!(
             failures(&pinned(), &c),

@@ -11,12 +11,17 @@
 //! RaTlsPlatformCertificates ::= SEQUENCE { -- extension 2.25.<uuid>.3, critical (SNP only)
 //!     version       INTEGER (1),
 //!     certificates  SEQUENCE SIZE (1..4) OF OCTET STRING }  -- DER: VCEK/VLEK, [ASK, [ARK]]
+//! RaTlsGpuEvidence ::= SEQUENCE {        -- extension 2.25.<uuid>.4, critical (claims with gpu)
+//!     version  INTEGER (1),
+//!     gpus     SEQUENCE SIZE (1..8) OF SEQUENCE {
+//!         report        OCTET STRING,      -- SPDM GET_MEASUREMENTS request ‖ response
+//!         certificates  SEQUENCE SIZE (1..8) OF OCTET STRING } }  -- DER, device leaf first
 //! ```
 //!
 //! Decoding is strict DER: definite minimal lengths, minimal INTEGER encodings, no trailing
 //! bytes anywhere.
 
-use super::{CarriedEvidence, EvidenceFormat};
+use super::{CarriedEvidence, CarriedGpuEvidence, EvidenceFormat};
 use crate::claims::MAX_CLAIMS_SIZE;
 use crate::error::{Error, Result};
 
@@ -33,6 +38,7 @@ const ARC_INTEGER: u128 = 273_265_026_061_647_071_373_149_336_998_156_115_086;
 pub const EVIDENCE_OID: &str = "2.25.273265026061647071373149336998156115086.1";
 pub const CLAIMS_OID: &str = "2.25.273265026061647071373149336998156115086.2";
 pub const PLATFORM_CERTIFICATES_OID: &str = "2.25.273265026061647071373149336998156115086.3";
+pub const GPU_EVIDENCE_OID: &str = "2.25.273265026061647071373149336998156115086.4";
 
 /// Version of every extension encoding this build writes and reads.
 pub const RATLS_EXTENSION_VERSION: u64 = 1;
@@ -47,11 +53,20 @@ pub const MAX_CLAIMS_EXTENSION_SIZE: usize = MAX_CLAIMS_SIZE + 32;
 pub const MAX_PLATFORM_CERTIFICATES_EXTENSION_SIZE: usize = 16 * 1024;
 /// Most certificates in the platform-certificates extension (VCEK/VLEK, ASK/ASVK, ARK, +1).
 pub const MAX_PLATFORM_CERTIFICATES: usize = 4;
+/// Largest GPU-evidence extension value (an H100 report is ~4 KiB, its 5-certificate chain
+/// ~4.5 KiB: four GPUs fit; the whole certificate must stay under [`MAX_CERTIFICATE_SIZE`] and
+/// rustls' 64 KiB handshake-message limit).
+pub const MAX_GPU_EVIDENCE_EXTENSION_SIZE: usize = 48 * 1024;
+/// Most GPUs in the GPU-evidence extension (= `claims::MAX_GPUS`).
+pub const MAX_GPU_REPORTS: usize = 8;
+/// Most certificates per GPU (H100: 5).
+pub const MAX_GPU_CERTIFICATES: usize = 8;
 
 /// Names used in errors.
 pub(crate) const EVIDENCE_NAME: &str = "evidence";
 pub(crate) const CLAIMS_NAME: &str = "claims";
 pub(crate) const PLATFORM_CERTIFICATES_NAME: &str = "platform-certificates";
+pub(crate) const GPU_EVIDENCE_NAME: &str = "gpu-evidence";
 
 /// One of our extensions, or any other OID (u64 arcs) for building test certificates.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -59,6 +74,7 @@ pub enum ExtensionOid {
     Evidence,
     Claims,
     PlatformCertificates,
+    GpuEvidence,
     Other(Vec<u64>),
 }
 
@@ -68,6 +84,7 @@ impl ExtensionOid {
             Self::Evidence => Some(1),
             Self::Claims => Some(2),
             Self::PlatformCertificates => Some(3),
+            Self::GpuEvidence => Some(4),
             Self::Other(_) => None,
         }
     }
@@ -116,6 +133,14 @@ impl RawExtension {
             oid: ExtensionOid::PlatformCertificates,
             critical: true,
             value: encode_platform_certificates(certificates),
+        }
+    }
+
+    pub fn gpu_evidence(gpus: &[CarriedGpuEvidence]) -> Self {
+        Self {
+            oid: ExtensionOid::GpuEvidence,
+            critical: true,
+            value: encode_gpu_evidence(gpus),
         }
     }
 }
@@ -179,6 +204,7 @@ pub(crate) fn our_extension(oid: &[u8]) -> Option<ExtensionOid> {
         ExtensionOid::Evidence,
         ExtensionOid::Claims,
         ExtensionOid::PlatformCertificates,
+        ExtensionOid::GpuEvidence,
     ]
     .into_iter()
     .find(|e| e.der_contents() == oid)
@@ -241,6 +267,21 @@ pub(crate) fn encode_platform_certificates(certificates: &[Vec<u8>]) -> Vec<u8> 
     let list: Vec<Vec<u8>> = certificates
         .iter()
         .map(|c| tlv(TAG_OCTET_STRING, c))
+        .collect();
+    sequence(&[uint(TAG_INTEGER, RATLS_EXTENSION_VERSION), sequence(&list)])
+}
+
+pub(crate) fn encode_gpu_evidence(gpus: &[CarriedGpuEvidence]) -> Vec<u8> {
+    let list: Vec<Vec<u8>> = gpus
+        .iter()
+        .map(|g| {
+            let certs: Vec<Vec<u8>> = g
+                .certificates
+                .iter()
+                .map(|c| tlv(TAG_OCTET_STRING, c))
+                .collect();
+            sequence(&[tlv(TAG_OCTET_STRING, &g.report), sequence(&certs)])
+        })
         .collect();
     sequence(&[uint(TAG_INTEGER, RATLS_EXTENSION_VERSION), sequence(&list)])
 }
@@ -381,13 +422,26 @@ pub(crate) fn decode_platform_certificates(value: &[u8]) -> Result<Vec<Vec<u8>>>
     )?;
     let list = d.read(TAG_SEQUENCE)?;
     d.finish()?;
-    let mut items = Der::new(list, PLATFORM_CERTIFICATES_NAME);
+    certificate_list(
+        list,
+        PLATFORM_CERTIFICATES_NAME,
+        MAX_PLATFORM_CERTIFICATES,
+        "no certificate",
+    )
+}
+
+/// The contents of a `SEQUENCE SIZE (1..max) OF OCTET STRING` of non-empty certificates.
+fn certificate_list(
+    list: &[u8],
+    extension: &'static str,
+    max: usize,
+    none: &str,
+) -> Result<Vec<Vec<u8>>> {
+    let mut items = Der::new(list, extension);
     let mut out = Vec::new();
     while !items.rest.is_empty() {
-        if out.len() >= MAX_PLATFORM_CERTIFICATES {
-            return Err(items.err(format!(
-                "more than {MAX_PLATFORM_CERTIFICATES} certificates"
-            )));
+        if out.len() >= max {
+            return Err(items.err(format!("more than {max} certificates")));
         }
         let cert = items.read(TAG_OCTET_STRING)?;
         if cert.is_empty() {
@@ -396,7 +450,42 @@ pub(crate) fn decode_platform_certificates(value: &[u8]) -> Result<Vec<Vec<u8>>>
         out.push(cert.to_vec());
     }
     if out.is_empty() {
-        return Err(items.err("no certificate"));
+        return Err(items.err(none));
+    }
+    Ok(out)
+}
+
+pub(crate) fn decode_gpu_evidence(value: &[u8]) -> Result<Vec<CarriedGpuEvidence>> {
+    let mut d = open(value, GPU_EVIDENCE_NAME, MAX_GPU_EVIDENCE_EXTENSION_SIZE)?;
+    let list = d.read(TAG_SEQUENCE)?;
+    d.finish()?;
+    let mut items = Der::new(list, GPU_EVIDENCE_NAME);
+    let mut out = Vec::new();
+    while !items.rest.is_empty() {
+        if out.len() >= MAX_GPU_REPORTS {
+            return Err(items.err(format!("more than {MAX_GPU_REPORTS} GPUs")));
+        }
+        let entry = items.read(TAG_SEQUENCE)?;
+        let mut e = Der::new(entry, GPU_EVIDENCE_NAME);
+        let report = e.read(TAG_OCTET_STRING)?;
+        if report.is_empty() {
+            return Err(e.err("empty GPU report"));
+        }
+        let certs = e.read(TAG_SEQUENCE)?;
+        e.finish()?;
+        let certificates = certificate_list(
+            certs,
+            GPU_EVIDENCE_NAME,
+            MAX_GPU_CERTIFICATES,
+            "a GPU report without its certificate chain",
+        )?;
+        out.push(CarriedGpuEvidence {
+            report: report.to_vec(),
+            certificates,
+        });
+    }
+    if out.is_empty() {
+        return Err(items.err("no GPU report"));
     }
     Ok(out)
 }

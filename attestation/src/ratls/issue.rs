@@ -11,7 +11,7 @@ use ring::signature::{self as ring_sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair as
 use sha2::{Digest, Sha256};
 
 use super::format::{placeholder_arcs, placeholder_oid, real_oid, ExtensionOid, RawExtension};
-use super::{CarriedEvidence, CertificateParams, EvidenceFormat};
+use super::{CarriedEvidence, CarriedGpuEvidence, CertificateParams, EvidenceFormat};
 use crate::claims::Claims;
 use crate::error::{Error, Result, Subject};
 
@@ -27,6 +27,25 @@ pub fn issue_certificate(
     evidence: &CarriedEvidence,
     params: &CertificateParams,
 ) -> Result<Vec<u8>> {
+    issue_certificate_with_gpus(key, claims, evidence, &[], params)
+}
+
+/// [`issue_certificate`] with the GPU reports the claims commit to (`claims.gpu.count` of them,
+/// each signing [`Claims::gpu_nonce`]) in the GPU-evidence extension.
+pub fn issue_certificate_with_gpus(
+    key: &rcgen::KeyPair,
+    claims: &Claims,
+    evidence: &CarriedEvidence,
+    gpus: &[CarriedGpuEvidence],
+    params: &CertificateParams,
+) -> Result<Vec<u8>> {
+    let committed = claims.gpu.map_or(0, |g| usize::from(g.count));
+    if gpus.len() != committed {
+        return Err(Error::GpuEvidenceCountMismatch {
+            committed,
+            carried: gpus.len(),
+        });
+    }
     let alg = key.algorithm();
     if alg != &rcgen::PKCS_ECDSA_P256_SHA256 && alg != &rcgen::PKCS_ED25519 {
         return Err(Error::UnsupportedKeyType {
@@ -60,6 +79,9 @@ pub fn issue_certificate(
     ];
     if !evidence.certificates.is_empty() {
         extensions.push(RawExtension::platform_certificates(&evidence.certificates));
+    }
+    if !gpus.is_empty() {
+        extensions.push(RawExtension::gpu_evidence(gpus));
     }
     issue_with_extensions(key, &extensions, params)
 }
@@ -137,6 +159,7 @@ fn sub_arc(oid: &ExtensionOid) -> u8 {
         ExtensionOid::Evidence => 1,
         ExtensionOid::Claims => 2,
         ExtensionOid::PlatformCertificates => 3,
+        ExtensionOid::GpuEvidence => 4,
         ExtensionOid::Other(_) => 0,
     }
 }
@@ -152,7 +175,7 @@ fn issuance(reason: impl Into<String>) -> Error {
 /// same length; returns how many were replaced.
 fn substitute(bytes: &mut [u8]) -> usize {
     let mut count = 0usize;
-    for sub in 1..=3u8 {
+    for sub in 1..=4u8 {
         let from = super::format::tlv(0x06, &placeholder_oid(sub));
         let to = super::format::tlv(0x06, &real_oid(sub));
         if from.len() != to.len() || from.is_empty() {

@@ -30,12 +30,13 @@ pub mod rustls;
 mod verify;
 
 pub use format::{
-    ExtensionOid, RawExtension, CLAIMS_OID, EVIDENCE_OID, MAX_CERTIFICATE_SIZE,
-    MAX_CLAIMS_EXTENSION_SIZE, MAX_EVIDENCE_EXTENSION_SIZE, MAX_PLATFORM_CERTIFICATES,
+    ExtensionOid, RawExtension, CLAIMS_OID, EVIDENCE_OID, GPU_EVIDENCE_OID, MAX_CERTIFICATE_SIZE,
+    MAX_CLAIMS_EXTENSION_SIZE, MAX_EVIDENCE_EXTENSION_SIZE, MAX_GPU_CERTIFICATES,
+    MAX_GPU_EVIDENCE_EXTENSION_SIZE, MAX_GPU_REPORTS, MAX_PLATFORM_CERTIFICATES,
     MAX_PLATFORM_CERTIFICATES_EXTENSION_SIZE, OID_ARC, OID_ARC_UUID, PLATFORM_CERTIFICATES_OID,
     RATLS_EXTENSION_VERSION,
 };
-pub use issue::{issue_certificate, issue_with_extensions};
+pub use issue::{issue_certificate, issue_certificate_with_gpus, issue_with_extensions};
 pub use parse::{KeyType, RaTlsCertificate};
 pub use verify::{
     CertificateKind, CollateralSource, FreshAttestation, RaTlsVerifier, StaticCollateral,
@@ -101,6 +102,15 @@ pub struct CarriedEvidence {
     pub evidence: Vec<u8>,
     /// SEV-SNP: the VCEK or VLEK (DER) first, then optionally the ASK/ASVK and ARK (DER).
     /// TDX: empty (the PCK chain is inside the quote).
+    pub certificates: Vec<Vec<u8>>,
+}
+
+/// One GPU's attestation report as a certificate (or a fresh attestation) carries it
+/// (docs/gpu.md): the SPDM GET_MEASUREMENTS request ‖ response, and the device certificate
+/// chain (DER, leaf first) that signed it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CarriedGpuEvidence {
+    pub report: Vec<u8>,
     pub certificates: Vec<Vec<u8>>,
 }
 

@@ -4,10 +4,10 @@ use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::format::{
-    self, ExtensionOid, CLAIMS_NAME, EVIDENCE_NAME, MAX_CERTIFICATE_SIZE,
+    self, ExtensionOid, CLAIMS_NAME, EVIDENCE_NAME, GPU_EVIDENCE_NAME, MAX_CERTIFICATE_SIZE,
     PLATFORM_CERTIFICATES_NAME,
 };
-use super::{CarriedEvidence, EvidenceFormat};
+use super::{CarriedEvidence, CarriedGpuEvidence, EvidenceFormat};
 use crate::claims::Claims;
 use crate::error::{Error, Result, Subject};
 
@@ -43,6 +43,7 @@ pub struct RaTlsCertificate {
     claims: Claims,
     claims_bytes: Vec<u8>,
     evidence: CarriedEvidence,
+    gpus: Vec<CarriedGpuEvidence>,
     spki_der: Vec<u8>,
     spki_sha256: [u8; 32],
     key_type: KeyType,
@@ -80,6 +81,7 @@ impl RaTlsCertificate {
         let mut evidence_ext = None;
         let mut claims_ext = None;
         let mut platform_ext = None;
+        let mut gpu_ext = None;
         for ext in cert.extensions() {
             let oid = ext.oid.as_bytes();
             if seen.contains(&oid) {
@@ -93,6 +95,7 @@ impl RaTlsCertificate {
                     let (slot, name) = match ours {
                         ExtensionOid::Evidence => (&mut evidence_ext, EVIDENCE_NAME),
                         ExtensionOid::Claims => (&mut claims_ext, CLAIMS_NAME),
+                        ExtensionOid::GpuEvidence => (&mut gpu_ext, GPU_EVIDENCE_NAME),
                         _ => (&mut platform_ext, PLATFORM_CERTIFICATES_NAME),
                     };
                     if !ext.critical {
@@ -194,6 +197,11 @@ impl RaTlsCertificate {
             _ => {}
         }
 
+        let gpus = match gpu_ext {
+            Some(value) => format::decode_gpu_evidence(value)?,
+            None => Vec::new(),
+        };
+
         let validity = cert.validity();
         let spki_der = spki.raw.to_vec();
         Ok(Self {
@@ -208,6 +216,7 @@ impl RaTlsCertificate {
                 evidence: evidence_bytes,
                 certificates,
             },
+            gpus,
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
         })
@@ -225,6 +234,11 @@ impl RaTlsCertificate {
 
     pub fn evidence(&self) -> &CarriedEvidence {
         &self.evidence
+    }
+
+    /// The GPU reports as carried (unverified; empty without the GPU-evidence extension).
+    pub fn gpu_evidence(&self) -> &[CarriedGpuEvidence] {
+        &self.gpus
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo.

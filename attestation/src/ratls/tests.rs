@@ -6,7 +6,7 @@ use crate::error::Error;
 
 #[test]
 fn placeholder_oids_have_the_encoded_length_of_the_real_ones() {
-    for sub in 1..=3u8 {
+    for sub in 1..=4u8 {
         assert_eq!(
             placeholder_oid(sub).len(),
             real_oid(sub).len(),
@@ -147,6 +147,7 @@ fn fresh_attestation_json_round_trips() {
             certificates: vec![vec![4, 5]],
         },
         claims: vec![6, 7],
+        gpus: Vec::new(),
     };
     assert_eq!(
         FreshAttestation::from_json(&fresh.to_json()).unwrap(),
@@ -180,4 +181,106 @@ fn oid_strings_decode_wide_arcs() {
         "1.3.6.1.4.1.12345.1"
     );
     assert!(oid_string(&[0x81]).starts_with("oid:"));
+}
+
+fn gpu(n: u8) -> CarriedGpuEvidence {
+    CarriedGpuEvidence {
+        report: vec![n; 4000],
+        certificates: vec![vec![n; 900], vec![n.wrapping_add(1); 800]],
+    }
+}
+
+#[test]
+fn gpu_evidence_extension_round_trips() {
+    let gpus = vec![gpu(1), gpu(2)];
+    assert_eq!(
+        decode_gpu_evidence(&encode_gpu_evidence(&gpus)).unwrap(),
+        gpus
+    );
+    assert_eq!(GPU_EVIDENCE_OID, format!("{OID_ARC}.4"));
+}
+
+#[test]
+fn gpu_evidence_extension_limits_and_defects_are_malformed() {
+    let name = |r: crate::Result<Vec<CarriedGpuEvidence>>| match r {
+        Err(Error::RaTlsExtensionMalformed { extension, reason }) => {
+            assert_eq!(extension, "gpu-evidence");
+            reason
+        }
+        Err(Error::RaTlsExtensionTooLarge { extension, .. }) => {
+            assert_eq!(extension, "gpu-evidence");
+            "too large".into()
+        }
+        Err(other) => panic!("expected a gpu-evidence error, got {other:?}"),
+        Ok(gpus) => panic!("expected a gpu-evidence error, got {} GPUs", gpus.len()),
+    };
+    assert!(name(decode_gpu_evidence(&encode_gpu_evidence(&[]))).contains("no GPU report"));
+    let no_chain = CarriedGpuEvidence {
+        report: vec![1; 10],
+        certificates: vec![],
+    };
+    assert!(name(decode_gpu_evidence(&encode_gpu_evidence(&[no_chain]))).contains("chain"));
+    let empty_report = CarriedGpuEvidence {
+        report: vec![],
+        certificates: vec![vec![1]],
+    };
+    assert!(name(decode_gpu_evidence(&encode_gpu_evidence(&[empty_report]))).contains("empty"));
+    let small = |n: u8| CarriedGpuEvidence {
+        report: vec![n; 10],
+        certificates: vec![vec![n; 10]],
+    };
+    let nine: Vec<_> = (0..9).map(small).collect();
+    assert!(name(decode_gpu_evidence(&encode_gpu_evidence(&nine))).contains("more than 8"));
+    let many_certs = CarriedGpuEvidence {
+        report: vec![1; 10],
+        certificates: vec![vec![1; 10]; 9],
+    };
+    assert!(name(decode_gpu_evidence(&encode_gpu_evidence(&[many_certs]))).contains("more than 8"));
+    let huge: Vec<_> = (0..8)
+        .map(|n| CarriedGpuEvidence {
+            report: vec![n; 7000],
+            certificates: vec![vec![n; 100]],
+        })
+        .collect();
+    assert_eq!(
+        name(decode_gpu_evidence(&encode_gpu_evidence(&huge))),
+        "too large"
+    );
+    let mut trailing = encode_gpu_evidence(&[gpu(1)]);
+    trailing.push(0);
+    assert!(name(decode_gpu_evidence(&trailing)).contains("trailing"));
+}
+
+#[test]
+fn fresh_attestation_json_carries_gpu_reports() {
+    let fresh = FreshAttestation {
+        evidence: CarriedEvidence {
+            format: EvidenceFormat::TdxQuote,
+            evidence: vec![1, 2, 3],
+            certificates: vec![],
+        },
+        claims: vec![4, 5],
+        gpus: vec![gpu(3)],
+    };
+    let json = fresh.to_json();
+    assert!(json.contains("\"gpus\""));
+    assert_eq!(FreshAttestation::from_json(&json).unwrap(), fresh);
+    let without = FreshAttestation {
+        gpus: vec![],
+        ..fresh.clone()
+    };
+    assert!(!without.to_json().contains("gpus"), "absent when empty");
+    let chainless = json.replace(
+        &format!(
+            "\"certificates\":[\"{}\",\"{}\"]",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, vec![3u8; 900]),
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, vec![4u8; 800])
+        ),
+        "\"certificates\":[]",
+    );
+    assert_ne!(chainless, json);
+    assert!(matches!(
+        FreshAttestation::from_json(&chainless),
+        Err(Error::Malformed { .. })
+    ));
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::parse::RaTlsCertificate;
-use super::{CarriedEvidence, EvidenceFormat};
+use super::{CarriedEvidence, CarriedGpuEvidence, EvidenceFormat};
 use crate::claims::{Claims, ClaimsPlatform};
 use crate::error::{Error, Result, Subject};
 use crate::policy::Policy;
@@ -191,6 +191,9 @@ pub struct VerifiedPeer {
     pub evidence_sha256: [u8; 32],
     /// COCOON certificates: their user claims bytes.
     pub user_claims: Option<Vec<u8>>,
+    /// The GPUs the claims commit to, each report verified to NVIDIA's root (or, with `sim` and
+    /// `allow_simulated`, the simulated one) and bound to the claims by its SPDM nonce.
+    pub gpus: Vec<crate::gpu::VerifiedGpu>,
     pub not_before: i64,
     pub not_after: i64,
     /// The result holds for `valid_from <= now <= valid_until` (certificate, claims and
@@ -200,6 +203,33 @@ pub struct VerifiedPeer {
 }
 
 impl VerifiedPeer {
+    /// The verified GPUs as a human report: one `  gpu N  …` line each (empty without GPUs).
+    pub fn gpus_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for (i, g) in self.gpus.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  gpu {i:<13} {} driver {} vbios {} fwid {}{}",
+                g.arch.name(),
+                g.driver_version,
+                g.vbios_version,
+                hex::encode(&g.fwid),
+                if g.simulated {
+                    " (SIMULATED, not hardware)"
+                } else {
+                    ""
+                }
+            );
+        }
+        out
+    }
+
+    /// The verified GPUs in NVIDIA's claims shape (`VerifiedGpu::claims_json`).
+    pub fn gpus_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.gpus.iter().map(|g| g.claims_json()).collect())
+    }
+
     /// The first measurement that differs from `other`'s (by name), as an error.
     pub fn check_same_measurements(&self, other: &VerifiedPeer) -> Result<()> {
         check_same_measurements(&self.measurements, &other.measurements)
@@ -243,6 +273,15 @@ pub struct FreshAttestation {
     pub evidence: CarriedEvidence,
     /// Canonical claims bytes, including the nonce.
     pub claims: Vec<u8>,
+    /// The GPU reports these claims commit to (each signing their [`Claims::gpu_nonce`]).
+    pub gpus: Vec<CarriedGpuEvidence>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GpuJson {
+    report: String,
+    certificates: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -254,6 +293,8 @@ struct FreshJson {
     #[serde(default)]
     certificates: Vec<String>,
     claims: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    gpus: Vec<GpuJson>,
 }
 
 impl FreshAttestation {
@@ -270,6 +311,14 @@ impl FreshAttestation {
                 .map(|c| b64.encode(c))
                 .collect(),
             claims: b64.encode(&self.claims),
+            gpus: self
+                .gpus
+                .iter()
+                .map(|g| GpuJson {
+                    report: b64.encode(&g.report),
+                    certificates: g.certificates.iter().map(|c| b64.encode(c)).collect(),
+                })
+                .collect(),
         };
         serde_json::to_string(&doc).unwrap_or_default()
     }
@@ -304,7 +353,30 @@ impl FreshAttestation {
             b64.decode(v)
                 .map_err(|e| bad(format!("{field}: base64: {e}")))
         };
+        if doc.gpus.len() > super::MAX_GPU_REPORTS
+            || doc.gpus.iter().any(|g| {
+                g.certificates.is_empty() || g.certificates.len() > super::MAX_GPU_CERTIFICATES
+            })
+        {
+            return Err(bad(format!(
+                "gpus: at most {} reports, each with 1..={} certificates",
+                super::MAX_GPU_REPORTS,
+                super::MAX_GPU_CERTIFICATES
+            )));
+        }
+        let mut gpus = Vec::with_capacity(doc.gpus.len());
+        for g in &doc.gpus {
+            gpus.push(CarriedGpuEvidence {
+                report: decode("gpus.report", &g.report)?,
+                certificates: g
+                    .certificates
+                    .iter()
+                    .map(|c| decode("gpus.certificates", c))
+                    .collect::<Result<Vec<_>>>()?,
+            });
+        }
         Ok(Self {
+            gpus,
             evidence: CarriedEvidence {
                 format,
                 evidence: decode("evidence", &doc.evidence)?,
@@ -399,23 +471,26 @@ impl VerificationCache {
 struct Engines {
     tdx: TdxVerifier,
     snp: SnpVerifier,
+    gpu: crate::gpu::GpuTrustAnchors,
 }
 
 impl Engines {
-    fn new() -> Self {
+    fn new() -> Result<Self> {
         #[cfg(feature = "sim")]
         {
-            Self {
+            Ok(Self {
                 tdx: TdxVerifier::with_roots(crate::sim::tdx::anchors_with_intel()),
                 snp: SnpVerifier::with_roots(crate::sim::snp::amd_roots_with_embedded()),
-            }
+                gpu: crate::gpu::GpuTrustAnchors::with_simulated_root()?,
+            })
         }
         #[cfg(not(feature = "sim"))]
         {
-            Self {
+            Ok(Self {
                 tdx: TdxVerifier::new(),
                 snp: SnpVerifier::new(),
-            }
+                gpu: crate::gpu::GpuTrustAnchors::nvidia()?,
+            })
         }
     }
 }
@@ -603,7 +678,7 @@ impl RaTlsVerifier {
             policy: config.policy,
             collateral: config.collateral,
             max_lifetime_secs: config.max_lifetime_secs,
-            engines: Arc::new(Engines::new()),
+            engines: Arc::new(Engines::new()?),
             cache,
         })
     }
@@ -714,6 +789,7 @@ impl RaTlsVerifier {
         }
         verified.check_claims(claims, now, None)?;
         verified.evaluate(&self.policy, Some(claims))?;
+        let gpus = self.verify_gpus(claims, cert.gpu_evidence(), now)?;
 
         let (tcb_status, advisory_ids) = verified.tcb();
         let (evidence_from, evidence_until) = verified.window();
@@ -730,6 +806,7 @@ impl RaTlsVerifier {
             spki_sha256: cert.spki_sha256(),
             evidence_sha256: sha256(&[&cert.evidence().evidence]),
             user_claims: None,
+            gpus,
             not_before: cert.not_before(),
             not_after: cert.not_after(),
             valid_from: cert.not_before().max(claims.created_at).max(evidence_from),
@@ -762,6 +839,11 @@ impl RaTlsVerifier {
         }
         cert.check_binding(&verified.report_data())?;
         verified.evaluate(&self.policy, None)?;
+        // COCOON certificates carry no GPU evidence: a policy requiring a GPU refuses them.
+        let failures = self.policy.evaluate_gpus(&[]).failures;
+        if !failures.is_empty() {
+            return Err(Error::PolicyRejected { failures });
+        }
         let (tcb_status, advisory_ids) = verified.tcb();
         let (evidence_from, evidence_until) = verified.window();
         Ok(VerifiedPeer {
@@ -776,6 +858,7 @@ impl RaTlsVerifier {
             spki_sha256: cert.spki_sha256,
             evidence_sha256: sha256(&[&cert.quote]),
             user_claims: Some(cert.user_claims.clone()),
+            gpus: Vec::new(),
             not_before: cert.not_before,
             not_after: cert.not_after,
             valid_from: cert.not_before.max(evidence_from),
@@ -855,6 +938,7 @@ impl RaTlsVerifier {
         let measurements = verified.measurements();
         check_same_measurements(&peer.measurements, &measurements)?;
         verified.evaluate(&self.policy, Some(&claims))?;
+        let gpus = self.verify_gpus(&claims, &response.gpus, now)?;
         let (tcb_status, advisory_ids) = verified.tcb();
         let (evidence_from, evidence_until) = verified.window();
         Ok(Arc::new(VerifiedPeer {
@@ -868,6 +952,7 @@ impl RaTlsVerifier {
             spki_sha256: peer.spki_sha256,
             evidence_sha256: sha256(&[&response.evidence.evidence]),
             user_claims: None,
+            gpus,
             not_before: peer.not_before,
             not_after: peer.not_after,
             valid_from: peer.valid_from.max(evidence_from),
@@ -900,6 +985,7 @@ impl RaTlsVerifier {
         }
         verified.check_claims(&claims, now, Some(nonce))?;
         verified.evaluate(&self.policy, Some(&claims))?;
+        let gpus = self.verify_gpus(&claims, &response.gpus, now)?;
         let (tcb_status, advisory_ids) = verified.tcb();
         let (evidence_from, evidence_until) = verified.window();
         let claims_until = claims.expires_at.saturating_sub(1);
@@ -914,12 +1000,55 @@ impl RaTlsVerifier {
             spki_sha256: claims.tls_spki_sha256,
             evidence_sha256: sha256(&[&response.evidence.evidence]),
             user_claims: None,
+            gpus,
             not_before: claims.created_at,
             not_after: claims.expires_at,
             valid_from: claims.created_at.max(evidence_from),
             valid_until: claims_until.min(evidence_until),
             claims: Some(claims),
         }))
+    }
+}
+
+impl RaTlsVerifier {
+    /// The GPU reports `claims` commit to (`claims.gpu.count` of them, GPU `i` signing
+    /// `claims.gpu_nonce(i)`), each verified to its root at `now`, then the policy's `[gpu]`.
+    fn verify_gpus(
+        &self,
+        claims: &Claims,
+        gpus: &[CarriedGpuEvidence],
+        now: i64,
+    ) -> Result<Vec<crate::gpu::VerifiedGpu>> {
+        let committed = claims.gpu.map_or(0, |g| usize::from(g.count));
+        if gpus.len() != committed {
+            return Err(Error::GpuEvidenceCountMismatch {
+                committed,
+                carried: gpus.len(),
+            });
+        }
+        let mut verified = Vec::with_capacity(gpus.len());
+        for (i, gpu) in gpus.iter().enumerate() {
+            let index = u8::try_from(i).map_err(|_| Error::GpuEvidenceCountMismatch {
+                committed,
+                carried: gpus.len(),
+            })?;
+            let v = crate::gpu::verify(
+                &gpu.report,
+                &gpu.certificates,
+                &self.engines.gpu,
+                Some(&claims.gpu_nonce(index)),
+                now,
+            )?;
+            if v.simulated && !self.policy.allow_simulated() {
+                return Err(Error::SimulatedEvidenceNotAllowed);
+            }
+            verified.push(v);
+        }
+        let failures = self.policy.evaluate_gpus(&verified).failures;
+        if !failures.is_empty() {
+            return Err(Error::PolicyRejected { failures });
+        }
+        Ok(verified)
     }
 }
 
@@ -939,6 +1068,8 @@ fn check_same_claims(before: &Claims, after: &Claims) -> Result<()> {
         Some("created_at")
     } else if before.expires_at != after.expires_at {
         Some("expires_at")
+    } else if before.gpu != after.gpu {
+        Some("gpu")
     } else {
         None
     };

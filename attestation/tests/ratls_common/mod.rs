@@ -65,6 +65,7 @@ pub fn claims_for(key: &rcgen::KeyPair, platform: ClaimsPlatform, now: i64) -> C
         created_at: now - 600,
         expires_at: now + 3600,
         nonce: None,
+        gpu: None,
     }
 }
 

@@ -474,6 +474,7 @@ mod with_simulated_firmware {
             created_at: SIM_NOW,
             expires_at: SIM_NOW + 60,
             nonce: None,
+            gpu: None,
         }
     }
 
