@@ -14,7 +14,7 @@ use sha2::{Digest, Sha384};
 use crate::error::{Error, Result};
 use std::path::Path;
 
-use crate::spec::{Attester, HpkeMode, Launch, Platform, Vm};
+use crate::spec::{Attester, GpuMode, HpkeMode, Launch, Platform, Vm};
 
 /// MRTD of the simulated TD.
 pub const SIM_TD_MRTD_INPUT: &[u8] = b"COCOON SIMULATED TD (NOT HARDWARE)";
@@ -49,6 +49,12 @@ pub struct ClaimValues {
     pub model_blake3: String,
     /// Absent when the spec has no `config_dir`.
     pub config_digest: Option<String>,
+    /// GPUs the enclave's claims commit to (0: none); with any, the policy requires GPU evidence
+    /// of these architectures.
+    #[serde(default)]
+    pub gpus: u8,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpu_architectures: Vec<String>,
     /// `vm`: the dm-verity root of the model volume (the enclave's `--dm-verity-root`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_dm_verity_root: Option<String>,
@@ -141,6 +147,15 @@ pub fn compute(vm: &Vm) -> Result<Measurements> {
             model_blake3: model,
             config_digest: config.map(hex::encode),
             model_dm_verity_root: verity_root,
+            gpus: match vm.gpu {
+                GpuMode::Off => 0,
+                GpuMode::Sim => 1,
+            },
+            gpu_architectures: match vm.gpu {
+                GpuMode::Off => Vec::new(),
+                // The simulated GPU reports an H100 (Hopper), as the hardware would.
+                GpuMode::Sim => vec!["hopper".to_owned()],
+            },
             require_hpke_key: vm.hpke != HpkeMode::Off,
         },
     })
@@ -184,6 +199,18 @@ pub fn policy_toml(m: &Measurements) -> String {
         "require_hpke_key = {}\n",
         m.claims.require_hpke_key
     ));
+    if m.claims.gpus > 0 {
+        let archs: Vec<String> = m
+            .claims
+            .gpu_architectures
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect();
+        out.push_str(&format!(
+            "\n[gpu]\nrequired = true\narchitectures = [{}]\n",
+            archs.join(", ")
+        ));
+    }
     out
 }
 
@@ -215,6 +242,7 @@ mod tests {
             runtime: Runtime::default(),
             hpke: HpkeMode::Required,
             attester,
+            gpu: GpuMode::Off,
             stop_timeout_secs: 1,
             launch: Launch::Process {
                 model_dir: successor(),
@@ -294,6 +322,26 @@ mod tests {
             Err(Error::ImageChanged { path: p, .. }) => assert_eq!(p, path),
             other => panic!("expected ImageChanged, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_sim_gpu_vm_publishes_a_policy_that_requires_its_gpu() {
+        let mut with_gpu = vm(Attester::SimTdx, None);
+        with_gpu.gpu = GpuMode::Sim;
+        let m = compute(&with_gpu).unwrap();
+        assert_eq!(m.claims.gpus, 1);
+        let text = policy_toml(&m);
+        assert!(
+            text.contains("[gpu]\nrequired = true\narchitectures = [\"hopper\"]\n"),
+            "{text}"
+        );
+        #[cfg(feature = "sim")]
+        assert!(
+            cocoon_attestation::policy::Policy::from_toml(&text).is_ok(),
+            "{text}"
+        );
+        let without = policy_toml(&compute(&vm(Attester::SimTdx, None)).unwrap());
+        assert!(!without.contains("[gpu]"));
     }
 
     #[test]

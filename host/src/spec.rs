@@ -52,6 +52,24 @@ impl Attester {
     }
 }
 
+/// GPU evidence of a `process` VM (the enclave's `--gpu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuMode {
+    #[default]
+    Off,
+    Sim,
+}
+
+impl GpuMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Sim => "sim",
+        }
+    }
+}
+
 /// HPKE-sealed bodies (the enclave's `--hpke`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -169,6 +187,9 @@ pub struct EnclaveSpec {
     pub hpke: Option<HpkeMode>,
     /// `process` platform: the simulated TEE (default `sim-tdx`).
     pub attester: Option<Attester>,
+    /// `process` platform: GPU evidence in the identity: `off` (default) or `sim` (one simulated
+    /// H100; the enclave's `--gpu sim`).
+    pub gpu: Option<GpuMode>,
     /// Seconds between SIGTERM and SIGKILL on stop (default 10, at most 300).
     pub stop_timeout_secs: Option<u64>,
 }
@@ -232,6 +253,8 @@ pub struct Vm {
     pub hpke: HpkeMode,
     /// The (simulated) TEE the enclave attests with.
     pub attester: Attester,
+    /// GPU evidence in the enclave's identity.
+    pub gpu: GpuMode,
     /// Seconds between SIGTERM and SIGKILL on stop.
     pub stop_timeout_secs: u64,
     /// How the VM is launched.
@@ -646,6 +669,7 @@ pub fn validate(file: &Path, spec: VmSpec, options: &Validation) -> Result<Vm> {
         runtime: spec.runtime.clone(),
         hpke: spec.enclave.hpke.unwrap_or_default(),
         attester: spec.enclave.attester.unwrap_or_default(),
+        gpu: spec.enclave.gpu.unwrap_or_default(),
         stop_timeout_secs,
         launch: Launch::Process {
             model_dir,
@@ -744,6 +768,7 @@ fn validate_vm(file: &Path, mut spec: VmSpec) -> Result<Vm> {
         ("config_dir", spec.config_dir.is_some()),
         ("runtime", spec.runtime != Runtime::default()),
         ("enclave.hpke", spec.enclave.hpke.is_some()),
+        ("enclave.gpu", spec.enclave.gpu.is_some()),
         ("rootfs", spec.rootfs != Rootfs::default()),
         ("gpu", spec.gpu != Gpu::default()),
     ] {
@@ -791,6 +816,7 @@ fn validate_vm(file: &Path, mut spec: VmSpec) -> Result<Vm> {
         runtime: Runtime::default(),
         hpke: image.hpke,
         attester: image.attester,
+        gpu: GpuMode::Off,
         stop_timeout_secs,
         launch: Launch::Qemu(Box::new(QemuLaunch {
             qemu,

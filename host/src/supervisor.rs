@@ -390,6 +390,8 @@ impl Supervisor {
             .arg(model_dir)
             .arg("--hpke")
             .arg(vm.hpke.as_str())
+            .arg("--gpu")
+            .arg(vm.gpu.as_str())
             .arg("--model-blake3")
             .arg(hex::encode(model));
         if let Some(config) = config {

@@ -48,6 +48,7 @@ ports.api = $port
 runtime.threads = 1
 enclave.hpke = "required"
 enclave.attester = "sim-tdx"
+enclave.gpu = "sim"                 # one simulated H100 bound into the identity
 
 [[vm]]
 name = "e2e-snp"
@@ -93,7 +94,10 @@ assert v["claims"]["config_digest"] == m["claims"]["config_digest"], (v["claims"
 assert v["claims"]["hpke_public_key"] is not None
 for key in ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3"):
     assert v["measurements"][key] == m["tdx"][key], key
+assert m["claims"]["gpus"] == 1 and v["claims"]["gpu"]["count"] == 1, (m["claims"], v["claims"])
+assert len(v["gpus"]) == 1 and v["gpus"][0]["arch"] == "Hopper", v["gpus"]
 PY
+grep -q '^\[gpu\]' "$work/policy.toml" || fail "the published policy does not require the GPU"
 host policy e2e-snp >"$work/policy-snp.toml"
 host measure e2e-snp >"$work/measure-snp.json"
 attest "$port2" "$work/policy-snp.toml" "$work/identity-snp.json"
@@ -109,7 +113,7 @@ if "$bin/cocoon" attest "127.0.0.1:$port2" --policy "$work/policy.toml" --trust-
   >/dev/null 2>&1; then
   fail "the TDX VM's policy accepted the SNP VM"
 fi
-echo "e2e host: verified claims equal the published measurements (sim-tdx and sim-snp); one VM's policy refuses the other"
+echo "e2e host: verified claims equal the published measurements (sim-tdx with a sim H100 bound in, and sim-snp); one VM's policy refuses the other"
 
 for _ in $(seq 1 300); do # 503 while the model loads
   health="$(host health e2e | field 'v["status"]')"
