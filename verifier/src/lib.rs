@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cert;
 pub mod endpoint;
 pub mod eventlog;
+pub mod gpu;
 #[cfg(feature = "sim")]
 pub mod handshake_bench;
 pub mod measure;
@@ -73,6 +74,9 @@ enum Command {
     /// Verify an RA-TLS certificate (PEM or DER): evidence, claims, binding, times, policy.
     #[command(after_help = EXIT_CODES)]
     Cert(CertArgs),
+    /// Verify NVIDIA GPU evidence (SPDM GET_MEASUREMENTS) with its device certificate chain.
+    #[command(after_help = EXIT_CODES)]
+    Gpu(gpu::GpuArgs),
     /// Connect to a live RA-TLS server and verify it (and, with --nonce, its freshness).
     #[command(after_help = EXIT_CODES)]
     Endpoint(EndpointArgs),
@@ -233,6 +237,20 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         iterations: u32,
     },
+    /// NVIDIA GPU evidence verifications per second.
+    Gpu {
+        /// The evidence: request ‖ response (raw binary or hex text).
+        evidence: PathBuf,
+        /// The device certificate chain (PEM, leaf first).
+        #[arg(long, value_name = "CERTS")]
+        chain: PathBuf,
+        /// Verification time in unix seconds (default: now).
+        #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
+        at: Option<i64>,
+        /// Timed verifications per measurement.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+        iterations: u32,
+    },
     /// TLS 1.3 handshakes: RA-TLS (cached and cold verification) vs plain rustls, in memory,
     /// interleaved (feature `sim`: the RA-TLS side uses simulated TDX evidence).
     #[cfg(feature = "sim")]
@@ -366,6 +384,7 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, BadInput> {
             report.refuse_simulated_unless(trust_simulated_endpoint(&args));
             Ok(emit_identity(&report, args.json, out))
         }
+        Command::Gpu(args) => gpu::run(&args, out),
         Command::Bench(bench) => run_bench(bench, out),
         Command::Measure(MeasureCommand::Launch(command)) => measure::run(command, out),
         Command::Eventlog(args) => eventlog::run(&args, unix_now(), out),
@@ -524,6 +543,12 @@ fn run_bench(command: BenchCommand, out: &mut dyn Write) -> Result<u8, BadInput>
                 }
             }
         }
+        BenchCommand::Gpu {
+            evidence,
+            chain,
+            at,
+            iterations,
+        } => gpu::run_bench(&evidence, &chain, at, iterations, out),
         BenchCommand::Compare {
             vectors,
             iterations,

@@ -61,7 +61,7 @@ pub(crate) fn pem_to_der(text: &[u8]) -> Result<Vec<u8>> {
 
 fn parse_cert(der: &[u8], position: usize) -> Result<X509Certificate<'_>> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok((rest, _)) => Err(chain_err(format!(
             "certificate {position}: {} bytes after the certificate",
             rest.len()
