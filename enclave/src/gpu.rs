@@ -71,7 +71,7 @@ impl Attester for SimGpuAttester {
     ) -> Result<cocoon_attestation::ratls::CarriedGpuEvidence, AttestError> {
         if index != 0 {
             return Err(AttestError::GpuUnavailable {
-                reason: format!("the simulated GPU set has one GPU, not {}", index + 1),
+                reason: format!("the simulated GPU set has only GPU 0, not GPU {index}"),
             });
         }
         Ok(cocoon_attestation::ratls::CarriedGpuEvidence {
