@@ -85,6 +85,7 @@ fn main() {
         max_sequences: streams.max(1),
         queue_capacity: streams.max(1) * 2,
         max_context: None,
+        execution_provider: cocoon_enclave::inference::ExecutionProvider::Cpu,
     })
     .unwrap_or_else(|e| panic!("load: {e}"));
     if chat {

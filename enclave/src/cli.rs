@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::config::{EnclaveConfig, HpkeMode};
 use crate::error::AttestError;
 use crate::identity::{IdentityConfig, KeyAlgorithm, DEFAULT_LIFETIME_SECS, MAX_LIFETIME_SECS};
-use crate::inference::EngineConfig;
+use crate::inference::{EngineConfig, ExecutionProvider};
 use crate::openai::{self, ApiConfig, OpenAi};
 use crate::rotation::{initial, spawn_rotation, RotationConfig};
 use crate::select::{select, Backend, HostPaths, SelectOptions};
@@ -98,6 +98,10 @@ struct ServeArgs {
     /// ONNX Runtime intra-op threads [default: 2].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Where inference runs: cpu, or cuda (the CUDA build of ONNX Runtime and an attested GPU:
+    /// --gpu must not be off) [default: cpu]. Part of the claims.
+    #[arg(long, value_name = "PROVIDER")]
+    execution_provider: Option<String>,
     /// Sequences decoded at once [default: 8].
     #[arg(long, value_name = "N")]
     max_sequences: Option<usize>,
@@ -188,6 +192,16 @@ fn settings(args: ServeArgs) -> Result<Settings, String> {
         return Err("mutual mode requires a policy (--policy or [tls] policy)".into());
     }
     let l = &file.limits;
+    let execution_provider = match args
+        .execution_provider
+        .as_deref()
+        .or(file.model.execution_provider.as_deref())
+        .unwrap_or("cpu")
+    {
+        "cpu" => ExecutionProvider::Cpu,
+        "cuda" => ExecutionProvider::Cuda,
+        other => return Err(format!("--execution-provider {other:?}: cpu or cuda")),
+    };
     let model_dir = args.model_dir.or(file.model.dir.clone());
     let defaults = EngineConfig::new(PathBuf::new());
     let engine = model_dir.map(|dir| EngineConfig {
@@ -205,6 +219,7 @@ fn settings(args: ServeArgs) -> Result<Settings, String> {
             .or(l.queue_capacity)
             .unwrap_or(defaults.queue_capacity),
         max_context: file.model.max_context,
+        execution_provider,
     });
     let api_defaults = ApiConfig::default();
     let api = ApiConfig {
@@ -327,7 +342,11 @@ fn start(args: ServeArgs) -> Result<(), String> {
         select(backend, &HostPaths::default(), &SelectOptions::default())
             .map_err(|e| format!("attester: {e}"))?,
     );
-    let attester = crate::gpu::with_gpu(attester, &gpu).map_err(|e| format!("--gpu: {e}"))?;
+    let provider = engine
+        .as_ref()
+        .map_or(ExecutionProvider::Cpu, |e| e.execution_provider);
+    let attester =
+        crate::gpu::with_gpu(attester, &gpu, provider).map_err(|e| format!("--gpu: {e}"))?;
     let client_verifier = if mutual {
         let policy = load_policy(policy.as_deref())?;
         let collateral = match collateral.as_deref() {

@@ -43,6 +43,8 @@ pub struct ModelSection {
     pub aliases: Vec<String>,
     /// ONNX Runtime intra-op threads (0 = ONNX Runtime's default).
     pub threads: Option<usize>,
+    /// `cpu` (default) or `cuda`.
+    pub execution_provider: Option<String>,
     /// Caps the context length (prompt + completion tokens) below the model's.
     pub max_context: Option<usize>,
 }

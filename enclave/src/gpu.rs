@@ -9,14 +9,29 @@
 
 use std::sync::Arc;
 
+use cocoon_attestation::claims::ExecutionProvider;
+
 use crate::{AttestError, Attester};
 
-/// `attester` with the GPUs of `mode` (`off` | `sim`).
-pub fn with_gpu(attester: Arc<dyn Attester>, mode: &str) -> Result<Arc<dyn Attester>, AttestError> {
+/// `attester` with the GPUs of `mode` (`off` | `sim`), inference running on `provider`. A GPU
+/// execution provider needs attested GPUs: with `off` it is refused (inference never runs on a
+/// GPU the claims do not cover).
+pub fn with_gpu(
+    attester: Arc<dyn Attester>,
+    mode: &str,
+    provider: ExecutionProvider,
+) -> Result<Arc<dyn Attester>, AttestError> {
     match mode {
+        "off" if provider != ExecutionProvider::Cpu => Err(AttestError::GpuUnavailable {
+            reason: format!(
+                "the {} execution provider runs on a GPU, and with --gpu off no GPU evidence \
+                 would cover it",
+                provider.as_str()
+            ),
+        }),
         "off" => Ok(attester),
         #[cfg(feature = "sim")]
-        "sim" => Ok(Arc::new(SimGpuAttester::new(attester)?)),
+        "sim" => Ok(Arc::new(SimGpuAttester::new(attester, provider)?)),
         #[cfg(not(feature = "sim"))]
         "sim" => Err(AttestError::SimulatedBackendNotBuilt),
         other => Err(AttestError::GpuUnavailable {
@@ -34,14 +49,16 @@ pub fn with_gpu(attester: Arc<dyn Attester>, mode: &str) -> Result<Arc<dyn Attes
 pub struct SimGpuAttester {
     inner: Arc<dyn Attester>,
     gpu: cocoon_attestation::sim::gpu::SimGpu,
+    provider: ExecutionProvider,
 }
 
 #[cfg(feature = "sim")]
 impl SimGpuAttester {
-    pub fn new(inner: Arc<dyn Attester>) -> Result<Self, AttestError> {
+    pub fn new(inner: Arc<dyn Attester>, provider: ExecutionProvider) -> Result<Self, AttestError> {
         Ok(Self {
             inner,
             gpu: cocoon_attestation::sim::gpu::SimGpu::new().map_err(AttestError::Simulated)?,
+            provider,
         })
     }
 }
@@ -57,10 +74,9 @@ impl Attester for SimGpuAttester {
     }
 
     fn gpu_commitment(&self) -> Option<cocoon_attestation::claims::GpuCommitment> {
-        // The simulated GPU attests, but inference still runs on the CPU provider.
         Some(cocoon_attestation::claims::GpuCommitment {
             count: 1,
-            execution_provider: cocoon_attestation::claims::ExecutionProvider::Cpu,
+            execution_provider: self.provider,
         })
     }
 
@@ -110,7 +126,7 @@ mod tests {
 
     fn attester() -> Arc<dyn Attester> {
         let tdx: Arc<dyn Attester> = Arc::new(crate::sim::SimAttester::tdx().unwrap());
-        with_gpu(tdx, "sim").unwrap()
+        with_gpu(tdx, "sim", ExecutionProvider::Cpu).unwrap()
     }
 
     #[test]
@@ -146,10 +162,15 @@ mod tests {
     fn gpu_modes_other_than_off_and_sim_are_refused() {
         let tdx: Arc<dyn Attester> = Arc::new(crate::sim::SimAttester::tdx().unwrap());
         assert!(matches!(
-            with_gpu(Arc::clone(&tdx), "nvml"),
+            with_gpu(Arc::clone(&tdx), "nvml", ExecutionProvider::Cpu),
             Err(AttestError::GpuUnavailable { .. })
         ));
-        let off = with_gpu(tdx, "off").unwrap();
+        // CUDA inference without GPU evidence is refused.
+        assert!(matches!(
+            with_gpu(Arc::clone(&tdx), "off", ExecutionProvider::Cuda),
+            Err(AttestError::GpuUnavailable { .. })
+        ));
+        let off = with_gpu(tdx, "off", ExecutionProvider::Cpu).unwrap();
         assert_eq!(off.gpu_commitment(), None);
     }
 }
@@ -174,7 +195,7 @@ mod tests_without_sim {
     #[test]
     fn a_build_without_sim_has_no_simulated_gpu() {
         assert!(matches!(
-            with_gpu(Arc::new(NoTee), "sim"),
+            with_gpu(Arc::new(NoTee), "sim", ExecutionProvider::Cpu),
             Err(AttestError::SimulatedBackendNotBuilt)
         ));
     }

@@ -655,3 +655,24 @@ async fn sequences_leaving_and_joining_mid_batch_keep_their_solo_outputs() {
     assert!(stats.decode_steps_reusing_batch > 0);
     assert!(stats.decode_steps_reusing_batch < stats.decode_steps);
 }
+
+#[test]
+fn the_cuda_provider_on_the_cpu_library_is_an_error_not_a_silent_cpu_fallback() {
+    if !ort_available() {
+        return;
+    }
+    // scripts/setup installs the CPU build of ONNX Runtime (the `onnxruntime` wheel): CUDA
+    // cannot register, and since the provider is part of the claims, loading must fail.
+    let mut config = config(SUCCESSOR, 1, 4);
+    config.execution_provider = cocoon_enclave::inference::ExecutionProvider::Cuda;
+    match Engine::load(config) {
+        Err(InferenceError::ExecutionProviderUnavailable {
+            provider, message, ..
+        }) => {
+            assert_eq!(provider, "cuda");
+            assert!(!message.is_empty());
+        }
+        Err(other) => panic!("expected ExecutionProviderUnavailable, got {other}"),
+        Ok(_) => panic!("the CUDA provider registered on the CPU library"),
+    }
+}

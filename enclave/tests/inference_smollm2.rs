@@ -45,6 +45,7 @@ async fn smollm2_answers_paris_alone_and_batched_identically() {
         max_sequences: 4,
         queue_capacity: 8,
         max_context: None,
+        execution_provider: cocoon_enclave::inference::ExecutionProvider::Cpu,
     })
     .unwrap();
     assert_eq!(engine.info().num_layers, 30);

@@ -104,6 +104,7 @@ async fn start_with(
         max_sequences,
         queue_capacity,
         max_context: None,
+        execution_provider: cocoon_enclave::inference::ExecutionProvider::Cpu,
     })
     .unwrap();
     server.state.set_engine(engine);
@@ -956,6 +957,7 @@ async fn smollm2_answers_the_paris_question_over_the_api_streamed_and_not() {
             max_sequences: 4,
             queue_capacity: 8,
             max_context: None,
+            execution_provider: cocoon_enclave::inference::ExecutionProvider::Cpu,
         })
         .await
         .unwrap();

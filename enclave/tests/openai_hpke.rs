@@ -132,6 +132,7 @@ async fn start(mode: HpkeMode) -> Api {
         max_sequences: 4,
         queue_capacity: 16,
         max_context: None,
+        execution_provider: cocoon_enclave::inference::ExecutionProvider::Cpu,
     })
     .unwrap();
     state.set_engine(engine);

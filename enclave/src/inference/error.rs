@@ -11,6 +11,13 @@ pub enum InferenceError {
     OrtLibraryMissing { path: PathBuf },
     /// The ONNX Runtime library exists but could not be loaded (wrong file, wrong version).
     OrtLibraryLoad { path: PathBuf, message: String },
+    /// The execution provider could not be registered: the library lacks it (the CPU build) or
+    /// no device is usable.
+    ExecutionProviderUnavailable {
+        provider: &'static str,
+        library: PathBuf,
+        message: String,
+    },
     /// An ONNX Runtime call failed (`op` says which).
     Ort { op: &'static str, message: String },
     /// A file of the model directory could not be read.
@@ -67,6 +74,16 @@ impl fmt::Display for InferenceError {
                 f,
                 "cannot load the ONNX Runtime library {}: {message} (run scripts/setup)",
                 path.display()
+            ),
+            Self::ExecutionProviderUnavailable {
+                provider,
+                library,
+                message,
+            } => write!(
+                f,
+                "the {provider} execution provider is not usable with {} ({message}); the CUDA \
+                 build of ONNX Runtime (the onnxruntime-gpu wheel's library) and a GPU are needed",
+                library.display()
             ),
             Self::Ort { op, message } => write!(f, "ONNX Runtime {op} failed: {message}"),
             Self::ModelFile { path, message } => {

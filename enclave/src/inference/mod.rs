@@ -27,6 +27,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+pub use cocoon_attestation::claims::ExecutionProvider;
 pub use error::InferenceError;
 pub use model::{
     init_onnx_runtime, ort_library_path, workspace_root, OrtLibrary, ORT_LIBRARY_NAME,
@@ -51,6 +52,10 @@ pub struct EngineConfig {
     pub queue_capacity: usize,
     /// Caps the model's context length (prompt + generated tokens) when set.
     pub max_context: Option<usize>,
+    /// Where ONNX Runtime runs the model. `Cuda` must register (the library must be the CUDA
+    /// build, e.g. from the `onnxruntime-gpu` wheel, and a GPU present), else loading fails:
+    /// never a silent fall back to the CPU, since the provider is part of the claims.
+    pub execution_provider: ExecutionProvider,
 }
 
 impl EngineConfig {
@@ -62,6 +67,7 @@ impl EngineConfig {
             max_sequences: 8,
             queue_capacity: 64,
             max_context: None,
+            execution_provider: ExecutionProvider::Cpu,
         }
     }
 }
@@ -350,13 +356,14 @@ impl Engine {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let onnx = files.onnx;
         let threads = config.threads;
+        let provider = config.execution_provider;
         let max_sequences = config.max_sequences;
         let thread_shared = Arc::clone(&shared);
         let thread_codec = Arc::clone(&codec);
         let handle = std::thread::Builder::new()
             .name("cocoon-inference".to_owned())
             .spawn(move || {
-                let model = match Model::new(meta, &onnx, threads) {
+                let model = match Model::new(meta, &onnx, threads, provider) {
                     Ok(m) => m,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));

@@ -1,6 +1,7 @@
 //! The model directory (`model.json`, `model.onnx`), the ONNX Runtime library and one batched
 //! run of the decoder-with-past graph.
 
+use cocoon_attestation::claims::ExecutionProvider;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -195,8 +196,15 @@ fn build_session(
     env: &ort::environment::Environment,
     onnx: &[u8],
     threads: usize,
+    provider: ExecutionProvider,
 ) -> ort::Result<Session> {
-    let session = Session::builder(env)?
+    let mut builder = Session::builder(env)?;
+    if provider == ExecutionProvider::Cuda {
+        // error_on_failure: a CPU-only library or no GPU is an error, not a silent CPU fallback.
+        builder = builder
+            .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])?;
+    }
+    let session = builder
         .with_optimization_level(GraphOptimizationLevel::All)?
         .with_intra_threads(threads)?
         .with_inter_threads(1)?
@@ -340,10 +348,20 @@ impl Model {
         meta: ModelMeta,
         onnx: &[u8],
         threads: usize,
+        provider: ExecutionProvider,
     ) -> Result<Self, InferenceError> {
-        let (env, _) = ort_environment()?;
-        let session =
-            build_session(&env, onnx, threads).map_err(|e| InferenceError::ort("session", e))?;
+        let (env, library) = ort_environment()?;
+        let session = build_session(&env, onnx, threads, provider).map_err(|e| {
+            if provider == ExecutionProvider::Cpu {
+                InferenceError::ort("session", e)
+            } else {
+                InferenceError::ExecutionProviderUnavailable {
+                    provider: provider.as_str(),
+                    library: library.path.clone(),
+                    message: e.to_string(),
+                }
+            }
+        })?;
         let input_names: Vec<String> = session
             .inputs()
             .iter()

@@ -59,6 +59,7 @@ pub fn config(name: &str, max_sequences: usize, queue_capacity: usize) -> Engine
         max_sequences,
         queue_capacity,
         max_context: None,
+        execution_provider: cocoon_enclave::inference::ExecutionProvider::Cpu,
     }
 }
 
