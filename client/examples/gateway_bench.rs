@@ -202,6 +202,7 @@ async fn main() {
         max_sequences: 4,
         queue_capacity: 16,
         max_context: None,
+        execution_provider: cocoon_enclave::inference::ExecutionProvider::Cpu,
     })
     .unwrap();
 

@@ -132,6 +132,7 @@ pub async fn start_with_api(mut identity: IdentityConfig, api: ApiConfig) -> Api
         max_sequences: 4,
         queue_capacity: 16,
         max_context: None,
+        execution_provider: cocoon_enclave::inference::ExecutionProvider::Cpu,
     })
     .unwrap();
     state.set_engine(engine);
