@@ -53,7 +53,8 @@ struct VerityEntries {
 
 #[derive(Debug, Deserialize)]
 struct EnclaveEntry {
-    attester: Attester,
+    /// `sim-tdx`/`sim-snp` (a `vm` image) or the hardware backend (`auto`, `tsm`, …).
+    attester: String,
     hpke: HpkeMode,
     port: u16,
 }
@@ -95,8 +96,8 @@ pub struct GuestImage {
     pub verity_salt: String,
     pub verity_uuid: String,
     pub verity_data_blocks: u64,
-    /// The attester the image's enclave runs with.
-    pub attester: Attester,
+    /// The attester the image's enclave runs with (`sim-tdx`, `sim-snp`, or a hardware backend).
+    pub attester: String,
     pub hpke: HpkeMode,
     /// The enclave's port inside the guest.
     pub guest_port: u16,
@@ -133,6 +134,15 @@ impl GuestImage {
         }
         let m: Manifest = serde_json::from_str(&text)
             .map_err(|e| invalid(&path, format!("not an images/build manifest: {e}")))?;
+        let attester_ok = !m.enclave.attester.is_empty()
+            && m.enclave.attester.len() <= 32
+            && m.enclave
+                .attester
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+        if !attester_ok {
+            return Err(invalid(&path, "enclave.attester is not a backend name"));
+        }
         for (what, value) in [
             ("model.model_blake3", &m.model.model_blake3),
             ("verity.model.root_hash", &m.verity.model.root_hash),
@@ -186,6 +196,22 @@ impl GuestImage {
             guest_port: m.enclave.port,
             files,
         })
+    }
+
+    /// The simulated TEE the image's enclave uses, if it uses one.
+    pub fn simulated_attester(&self) -> Option<Attester> {
+        match self.attester.as_str() {
+            "sim-tdx" => Some(Attester::SimTdx),
+            "sim-snp" => Some(Attester::SimSnp),
+            _ => None,
+        }
+    }
+
+    /// The manifest's SHA-256 of one of the image's files.
+    pub fn sha256_of(&self, name: &str) -> Option<[u8; 32]> {
+        let path = self.dir.join(name);
+        let f = self.files.iter().find(|f| f.path == path)?;
+        hex::decode(&f.sha256).ok()?.try_into().ok()
     }
 
     /// Every file's size and SHA-256 must equal the manifest's; `cmdline.txt` must hold the
@@ -363,7 +389,7 @@ mod tests {
     fn a_consistent_image_passes_every_check() {
         let dir = tempfile::tempdir().unwrap();
         let image = test_image(dir.path());
-        assert_eq!(image.attester, Attester::SimTdx);
+        assert_eq!(image.simulated_attester(), Some(Attester::SimTdx));
         assert_eq!(image.hpke, HpkeMode::Required);
         assert_eq!(image.files.len(), 5);
         image.check_files().unwrap();
@@ -438,8 +464,8 @@ mod tests {
                 }),
             ),
             (
-                "unknown attester",
-                Box::new(|m| m["enclave"]["attester"] = "real-tdx".into()),
+                "attester not a name",
+                Box::new(|m| m["enclave"]["attester"] = "../x".into()),
             ),
             (
                 "no enclave entry",

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha384};
 use crate::error::{Error, Result};
 use std::path::Path;
 
-use crate::spec::{Attester, GpuMode, HpkeMode, Launch, Platform, Vm};
+use crate::spec::{Attester, GpuMode, HpkeMode, Launch, Platform, QemuLaunch, Vm};
 
 /// MRTD of the simulated TD.
 pub const SIM_TD_MRTD_INPUT: &[u8] = b"COCOON SIMULATED TD (NOT HARDWARE)";
@@ -25,16 +25,24 @@ const SIM_TD_XFAM: u64 = 0x0006_02e7;
 /// TDATTRIBUTES of the simulated TD: SEPT_VE_DISABLE (bit 28) only.
 const SIM_TD_ATTRIBUTES: u64 = 1 << 28;
 
-/// TDX reference values (hex as in `cocoon-verify --json`).
+/// TDX reference values (hex as in `cocoon-verify --json`). A hardware TD publishes MRTD (fixed
+/// by the firmware); the RTMRs depend on the firmware's event log and QEMU's ACPI tables and are
+/// left to the auditor's event-log replay (`cocoon-verify eventlog`), so they are absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TdxValues {
     pub mrtd: String,
-    pub rtmr0: String,
-    pub rtmr1: String,
-    pub rtmr2: String,
-    pub rtmr3: String,
-    pub xfam: String,
-    pub td_attributes: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtmr0: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtmr1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtmr2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtmr3: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xfam: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub td_attributes: Option<String>,
 }
 
 /// SEV-SNP reference values.
@@ -113,9 +121,9 @@ pub fn compute(vm: &Vm) -> Result<Measurements> {
         }
     };
     let config = config_digest(vm)?;
-    let zero48 = hex::encode([0u8; 48]);
-    let (tee, tdx, snp) = match vm.attester {
-        Attester::SimTdx => (
+    let zero48 = Some(hex::encode([0u8; 48]));
+    let (tee, tdx, snp) = match (vm.attester, &vm.launch) {
+        (Some(Attester::SimTdx), _) => (
             "simulated-tdx",
             Some(TdxValues {
                 mrtd: hex::encode(Sha384::digest(SIM_TD_MRTD_INPUT)),
@@ -123,24 +131,50 @@ pub fn compute(vm: &Vm) -> Result<Measurements> {
                 rtmr1: zero48.clone(),
                 rtmr2: zero48.clone(),
                 rtmr3: zero48,
-                xfam: hex::encode(SIM_TD_XFAM.to_le_bytes()),
-                td_attributes: hex::encode(SIM_TD_ATTRIBUTES.to_le_bytes()),
+                xfam: Some(hex::encode(SIM_TD_XFAM.to_le_bytes())),
+                td_attributes: Some(hex::encode(SIM_TD_ATTRIBUTES.to_le_bytes())),
             }),
             None,
         ),
-        Attester::SimSnp => (
+        (Some(Attester::SimSnp), _) => (
             "simulated-snp",
             None,
             Some(SnpValues {
                 measurement: hex::encode(Sha384::digest(SIM_SNP_MEASUREMENT_INPUT)),
             }),
         ),
+        (None, Launch::Qemu(q)) if vm.platform == Platform::Snp => (
+            "sev-snp",
+            None,
+            Some(SnpValues {
+                measurement: hex::encode(snp_launch_digest(vm, q)?),
+            }),
+        ),
+        (None, Launch::Qemu(q)) if vm.platform == Platform::Tdx => (
+            "tdx",
+            Some(TdxValues {
+                mrtd: hex::encode(tdx_mrtd(q)?),
+                rtmr0: None,
+                rtmr1: None,
+                rtmr2: None,
+                rtmr3: None,
+                xfam: None,
+                td_attributes: None,
+            }),
+            None,
+        ),
+        _ => {
+            return Err(Error::Measure {
+                what: "platform",
+                detail: "no reference values for this platform and attester".to_owned(),
+            })
+        }
     };
     Ok(Measurements {
         name: vm.name.clone(),
         platform: vm.platform,
         tee: tee.to_owned(),
-        simulated: true,
+        simulated: vm.attester.is_some(),
         tdx,
         snp,
         claims: ClaimValues {
@@ -161,6 +195,78 @@ pub fn compute(vm: &Vm) -> Result<Measurements> {
     })
 }
 
+/// Largest firmware image read (OVMF builds are 2–4 MiB).
+const MAX_FIRMWARE_BYTES: u64 = 64 * 1024 * 1024;
+
+fn firmware_bytes(q: &QemuLaunch) -> Result<Vec<u8>> {
+    let path = q.qemu.firmware.as_ref().ok_or(Error::Measure {
+        what: "boot.firmware",
+        detail: "snp and tdx need the OVMF image".to_owned(),
+    })?;
+    let file = std::fs::File::open(path).map_err(crate::error::io(path))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_FIRMWARE_BYTES.saturating_add(1)),
+        &mut bytes,
+    )
+    .map_err(crate::error::io(path))?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_FIRMWARE_BYTES {
+        return Err(Error::Measure {
+            what: "boot.firmware",
+            detail: format!("over {MAX_FIRMWARE_BYTES} bytes"),
+        });
+    }
+    Ok(bytes)
+}
+
+fn measure_err(what: &'static str) -> impl Fn(cocoon_attestation::Error) -> Error {
+    move |e| Error::Measure {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+/// The SEV-SNP launch digest of this launch: the AmdSev OVMF, `kernel-hashes=on` over the
+/// image's kernel, initrd and cmdline (their SHA-256s are the manifest's, checked against the
+/// files just before), the spec's vCPU count and the vCPU model QEMU is given (`qemu.cpu`, default
+/// EPYC-v4), guest features 0x1 (SNP active) — the same computation as `cocoon-verify measure snp`.
+fn snp_launch_digest(vm: &Vm, q: &QemuLaunch) -> Result<[u8; 48]> {
+    use cocoon_attestation::measure::ovmf::Ovmf;
+    use cocoon_attestation::measure::snp;
+    let bytes = firmware_bytes(q)?;
+    let ovmf = Ovmf::parse(&bytes).map_err(measure_err("boot.firmware"))?;
+    let hash = |name: &str| {
+        q.image.sha256_of(name).ok_or(Error::Measure {
+            what: "image",
+            detail: format!("no sha256 of {name} in the manifest"),
+        })
+    };
+    let kernel_hashes = snp::KernelHashes::from_hashes(
+        hash(crate::image::KERNEL)?,
+        hash(crate::image::INITRD)?,
+        Some(&q.qemu.cmdline),
+    );
+    let vcpu_type = q.qemu.cpu.as_deref().unwrap_or("EPYC-v4");
+    let params = snp::SnpParams {
+        vcpus: vm.vcpus,
+        vcpu_sig: snp::vcpu_signature(vcpu_type).map_err(measure_err("qemu.cpu"))?,
+        vmm: snp::Vmm::Qemu,
+        guest_features: 0x1,
+        kernel_hashes: Some(kernel_hashes),
+    };
+    snp::snp_launch_digest(snp::Firmware::Image(&ovmf), &params)
+        .map_err(measure_err("snp launch digest"))
+}
+
+/// The TD's MRTD: the TDVF's measured pages (single-pass page order, QEMU's).
+fn tdx_mrtd(q: &QemuLaunch) -> Result<[u8; 48]> {
+    use cocoon_attestation::measure::ovmf::Ovmf;
+    use cocoon_attestation::measure::tdx::{mrtd, PageOrder};
+    let bytes = firmware_bytes(q)?;
+    let ovmf = Ovmf::parse(&bytes).map_err(measure_err("boot.firmware"))?;
+    mrtd(&ovmf, PageOrder::SinglePass).map_err(measure_err("tdx mrtd"))
+}
+
 /// A policy TOML (format 1) that accepts exactly this VM's measurements.
 pub fn policy_toml(m: &Measurements) -> String {
     let mut out = format!(
@@ -177,10 +283,19 @@ pub fn policy_toml(m: &Measurements) -> String {
         out.push_str("# SIMULATED TEE: test keys, not hardware. Never use for real secrets.\nallow_simulated = true\n");
     }
     if let Some(t) = &m.tdx {
-        out.push_str(&format!(
-            "\n[tdx]\nmrtd = [\"{}\"]\nrtmr0 = [\"{}\"]\nrtmr1 = [\"{}\"]\nrtmr2 = [\"{}\"]\nrtmr3 = [\"{}\"]\nxfam = [\"{}\"]\ntd_attributes = [\"{}\"]\n",
-            t.mrtd, t.rtmr0, t.rtmr1, t.rtmr2, t.rtmr3, t.xfam, t.td_attributes
-        ));
+        out.push_str(&format!("\n[tdx]\nmrtd = [\"{}\"]\n", t.mrtd));
+        for (key, value) in [
+            ("rtmr0", &t.rtmr0),
+            ("rtmr1", &t.rtmr1),
+            ("rtmr2", &t.rtmr2),
+            ("rtmr3", &t.rtmr3),
+            ("xfam", &t.xfam),
+            ("td_attributes", &t.td_attributes),
+        ] {
+            if let Some(v) = value {
+                out.push_str(&format!("{key} = [\"{v}\"]\n"));
+            }
+        }
     }
     if let Some(s) = &m.snp {
         out.push_str(&format!("\n[snp]\nmeasurement = [\"{}\"]\n", s.measurement));
@@ -225,7 +340,7 @@ pub fn policy_toml(m: &Measurements) -> String {
 mod tests {
     use super::*;
     use crate::spec::Runtime;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     fn successor() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/models/successor")
@@ -241,7 +356,7 @@ mod tests {
             api_port: 1,
             runtime: Runtime::default(),
             hpke: HpkeMode::Required,
-            attester,
+            attester: Some(attester),
             gpu: GpuMode::Off,
             stop_timeout_secs: 1,
             launch: Launch::Process {
@@ -310,6 +425,144 @@ mod tests {
         );
     }
 
+    fn shared_vector(relative: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/vectors")
+            .join(relative)
+    }
+
+    /// A QEMU launch of `platform` with `firmware`, the given kernel/initrd files and cmdline;
+    /// the image's manifest digests are those of the files.
+    fn hardware_launch(
+        platform: &str,
+        firmware: &str,
+        kernel: &Path,
+        initrd: &Path,
+        cmdline: &str,
+        vcpus: u32,
+    ) -> (Vm, QemuLaunch) {
+        let text = format!(
+            "name = \"hw\"\nplatform = \"{platform}\"\nvcpus = {vcpus}\nmemory_mib = 2048\n\
+             ports.api = 19001\nboot.firmware = {:?}\nboot.kernel = {kernel:?}\n\
+             boot.initrd = {initrd:?}\nboot.cmdline = {cmdline:?}\nmodel.image = {kernel:?}\n",
+            shared_vector(firmware)
+        );
+        let file = Path::new("/nonexistent/hw.toml");
+        let spec = crate::spec::parse(file, &text).unwrap().remove(0);
+        let qemu = crate::qemu::QemuVm::from_spec(file, &spec).unwrap();
+        let file_entry = |name: &str, path: &Path| crate::image::ImageFile {
+            path: Path::new("/img").join(name),
+            sha256: crate::image::sha256_file(path).unwrap(),
+            size: std::fs::metadata(path).unwrap().len(),
+        };
+        let image = crate::image::GuestImage {
+            dir: PathBuf::from("/img"),
+            name: "hw".into(),
+            kernel: kernel.to_path_buf(),
+            initrd: initrd.to_path_buf(),
+            model_image: kernel.to_path_buf(),
+            model_verity: kernel.to_path_buf(),
+            cmdline: cmdline.into(),
+            model_blake3: "ab".repeat(32),
+            model_verity_root: "cd".repeat(32),
+            verity_salt: String::new(),
+            verity_uuid: String::new(),
+            verity_data_blocks: 0,
+            attester: "auto".into(),
+            hpke: HpkeMode::Required,
+            guest_port: 8443,
+            files: vec![
+                file_entry(crate::image::KERNEL, kernel),
+                file_entry(crate::image::INITRD, initrd),
+            ],
+        };
+        let launch = QemuLaunch {
+            qemu,
+            image,
+            accel: crate::spec::AccelChoice::Auto,
+            powerdown_timeout_secs: 10,
+        };
+        let mut vm = vm(Attester::SimTdx, None);
+        vm.attester = None;
+        vm.vcpus = vcpus;
+        vm.platform = if platform == "snp" {
+            Platform::Snp
+        } else {
+            Platform::Tdx
+        };
+        vm.launch = Launch::Qemu(Box::new(launch.clone()));
+        (vm, launch)
+    }
+
+    #[test]
+    fn an_snp_launch_digest_equals_sev_snp_measure_on_the_shared_vector() {
+        // shared/vectors/README.md: AmdSev OVMF, kernel d8.img, initrd d8.nosalt.verity, append
+        // "console=ttyS0 root=/dev/vda", 2 vCPUs EPYC-v4, guest features 0x1 — the value
+        // virtee's sev-snp-measure computes.
+        let (vm, q) = hardware_launch(
+            "snp",
+            "measure/firmware/OVMF.amdsev.fd.sid-2026.08+ds-2",
+            &shared_vector("measure/dm-verity/d8.img"),
+            &shared_vector("measure/dm-verity/d8.nosalt.verity"),
+            "console=ttyS0 root=/dev/vda",
+            2,
+        );
+        assert_eq!(
+            hex::encode(snp_launch_digest(&vm, &q).unwrap()),
+            "0d943a54de4697d47fb1307df51df66c1f852c16d61a5751903063d29a05ebf479cb82bdcbf0eaa0fc22e7581bc4c79a"
+        );
+    }
+
+    #[test]
+    fn a_tdx_launch_publishes_the_firmware_mrtd_only() {
+        let (_, q) = hardware_launch(
+            "tdx",
+            "measure/firmware/OVMF.inteltdx.ms.fd.sid-2026.08+ds-2",
+            &shared_vector("measure/dm-verity/d8.img"),
+            &shared_vector("measure/dm-verity/d8.nosalt.verity"),
+            "console=ttyS0",
+            1,
+        );
+        assert_eq!(
+            hex::encode(tdx_mrtd(&q).unwrap()),
+            "a7a1f751abc454f9cbab198ca8d2edb2821935df525c74182b5e776cb0929e8c59aefecce725b0d08a5e9d3d3183bd08"
+        );
+        let m = Measurements {
+            name: "hw".into(),
+            platform: Platform::Tdx,
+            tee: "tdx".into(),
+            simulated: false,
+            tdx: Some(TdxValues {
+                mrtd: "aa".repeat(48),
+                rtmr0: None,
+                rtmr1: None,
+                rtmr2: None,
+                rtmr3: None,
+                xfam: None,
+                td_attributes: None,
+            }),
+            snp: None,
+            claims: ClaimValues {
+                model_blake3: "ab".repeat(32),
+                config_digest: None,
+                gpus: 0,
+                gpu_architectures: vec![],
+                model_dm_verity_root: None,
+                require_hpke_key: true,
+            },
+        };
+        let text = policy_toml(&m);
+        assert!(text.contains("[tdx]\nmrtd = ["), "{text}");
+        assert!(
+            !text.contains("rtmr") && !text.contains("allow_simulated"),
+            "{text}"
+        );
+        assert!(
+            cocoon_attestation::policy::Policy::from_toml(&text).is_ok(),
+            "{text}"
+        );
+    }
+
     #[test]
     fn a_vm_whose_model_image_changed_publishes_nothing() {
         let dir = tempfile::tempdir().unwrap();
@@ -365,10 +618,10 @@ mod tests {
         let m = compute(&vm(Attester::SimTdx, None)).unwrap();
         let t = m.tdx.unwrap();
         assert_eq!(t.mrtd, hex::encode(td.mr_td));
-        assert_eq!(t.xfam, hex::encode(td.xfam));
-        assert_eq!(t.td_attributes, hex::encode(td.td_attributes));
+        assert_eq!(t.xfam, Some(hex::encode(td.xfam)));
+        assert_eq!(t.td_attributes, Some(hex::encode(td.td_attributes)));
         for (i, r) in [t.rtmr0, t.rtmr1, t.rtmr2, t.rtmr3].iter().enumerate() {
-            assert_eq!(r, &hex::encode(td.rt_mr[i]));
+            assert_eq!(r.as_deref(), Some(hex::encode(td.rt_mr[i]).as_str()));
         }
         let m = compute(&vm(Attester::SimSnp, None)).unwrap();
         assert_eq!(

@@ -251,8 +251,8 @@ pub struct Vm {
     pub api_port: u16,
     pub runtime: Runtime,
     pub hpke: HpkeMode,
-    /// The (simulated) TEE the enclave attests with.
-    pub attester: Attester,
+    /// The simulated TEE the enclave attests with; `None` for `snp`/`tdx` (the hardware).
+    pub attester: Option<Attester>,
     /// GPU evidence in the enclave's identity.
     pub gpu: GpuMode,
     /// Seconds between SIGTERM and SIGKILL on stop.
@@ -507,17 +507,6 @@ pub fn validate(file: &Path, spec: VmSpec, options: &Validation) -> Result<Vm> {
     let name = spec.name.clone();
     let e =
         |key: &str, reason: SpecReason, detail: String| err(file, Some(&name), key, reason, detail);
-    if matches!(spec.platform, Platform::Snp | Platform::Tdx) {
-        return Err(e(
-            "platform",
-            SpecReason::UnsupportedPlatform,
-            format!(
-                "{:?} guests are not yet launched by this build (`cocoon-host qemu-args` prints \
-                 their QEMU command line; \"vm\" and \"process\" run)",
-                spec.platform
-            ),
-        ));
-    }
     let limits = options.limits;
     if spec.vcpus == 0 || spec.vcpus > limits.cpus {
         return Err(e(
@@ -536,7 +525,7 @@ pub fn validate(file: &Path, spec: VmSpec, options: &Validation) -> Result<Vm> {
             ),
         ));
     }
-    if spec.platform == Platform::Vm {
+    if spec.platform != Platform::Process {
         return validate_vm(file, spec);
     }
     // Keys of the VM platforms refused on `process`, so nobody believes they took effect.
@@ -668,7 +657,7 @@ pub fn validate(file: &Path, spec: VmSpec, options: &Validation) -> Result<Vm> {
         api_port,
         runtime: spec.runtime.clone(),
         hpke: spec.enclave.hpke.unwrap_or_default(),
-        attester: spec.enclave.attester.unwrap_or_default(),
+        attester: Some(spec.enclave.attester.unwrap_or_default()),
         gpu: spec.enclave.gpu.unwrap_or_default(),
         stop_timeout_secs,
         launch: Launch::Process {
@@ -703,8 +692,20 @@ pub fn apply_image(file: &Path, spec: &mut VmSpec) -> Result<crate::image::Guest
     }
     let image = crate::image::GuestImage::load(&image_dir)
         .map_err(|x| e("image", SpecReason::BadValue, x.to_string()))?;
+    let firmware = spec.boot.firmware.clone();
+    let boot_other_than_firmware = Boot {
+        firmware: None,
+        ..spec.boot.clone()
+    } != Boot::default();
+    if firmware.is_some() && spec.platform == Platform::Vm {
+        return Err(e(
+            "boot.firmware",
+            SpecReason::NotForPlatform,
+            "a vm guest boots with QEMU's own firmware; OVMF is for snp and tdx".to_owned(),
+        ));
+    }
     for (key, set) in [
-        ("boot", spec.boot != Boot::default()),
+        ("boot", boot_other_than_firmware),
         ("model", spec.model != ModelSpec::default()),
     ] {
         if set {
@@ -727,7 +728,7 @@ pub fn apply_image(file: &Path, spec: &mut VmSpec) -> Result<crate::image::Guest
         ));
     }
     spec.boot = Boot {
-        firmware: None,
+        firmware,
         kernel: Some(image.kernel.clone()),
         initrd: Some(image.initrd.clone()),
         cmdline: Some(image.cmdline.clone()),
@@ -757,9 +758,11 @@ fn stop_timeout(
     Ok(secs)
 }
 
-/// The `vm` platform: the image folder's manifest fills the boot and model keys (which the spec
-/// must then leave out), and the enclave's attester and HPKE mode come from the image (they are
-/// inside the measured initramfs, not the host's choice).
+/// The QEMU platforms (`vm`, `snp`, `tdx`): the image folder's manifest fills the boot and model
+/// keys (which the spec must then leave out, but for `boot.firmware` of snp/tdx), and the
+/// enclave's attester and HPKE mode come from the image (they are inside the measured initramfs,
+/// not the host's choice). A `vm` boots an image built with the simulated TEE; `snp`/`tdx` need
+/// an image whose enclave attests with the hardware.
 fn validate_vm(file: &Path, mut spec: VmSpec) -> Result<Vm> {
     let name = spec.name.clone();
     let e =
@@ -781,6 +784,37 @@ fn validate_vm(file: &Path, mut spec: VmSpec) -> Result<Vm> {
         }
     }
     let image = apply_image(file, &mut spec)?;
+    let attester = image.simulated_attester();
+    match (spec.platform, attester) {
+        (Platform::Vm, None) => {
+            return Err(e(
+                "image",
+                SpecReason::BadValue,
+                format!(
+                    "the image's enclave attests with {:?}; a vm guest has no TEE and needs an \
+                     image built with the simulated one (images/build)",
+                    image.attester
+                ),
+            ))
+        }
+        (Platform::Snp | Platform::Tdx, Some(sim)) => {
+            return Err(e(
+                "image",
+                SpecReason::BadValue,
+                format!(
+                    "the image's enclave attests with the simulated TEE ({}): an {} guest needs \
+                     an image whose enclave uses the hardware (images/build --attester auto)",
+                    sim.as_str(),
+                    if spec.platform == Platform::Snp {
+                        "snp"
+                    } else {
+                        "tdx"
+                    }
+                ),
+            ))
+        }
+        _ => {}
+    }
     // vCPUs and memory were checked against the host's limits by the caller.
     let qemu = crate::qemu::QemuVm::from_spec(file, &spec)?;
     qemu.check_paths(file)?;
@@ -808,14 +842,14 @@ fn validate_vm(file: &Path, mut spec: VmSpec) -> Result<Vm> {
     )?;
     Ok(Vm {
         name: spec.name.clone(),
-        platform: Platform::Vm,
+        platform: spec.platform,
         vcpus: spec.vcpus,
         memory_mib: spec.memory_mib,
         config_dir: None,
         api_port: qemu.api_port,
         runtime: Runtime::default(),
         hpke: image.hpke,
-        attester: image.attester,
+        attester,
         gpu: GpuMode::Off,
         stop_timeout_secs,
         launch: Launch::Qemu(Box::new(QemuLaunch {

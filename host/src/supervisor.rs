@@ -385,7 +385,7 @@ impl Supervisor {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", vm.api_port))
             .arg("--attester")
-            .arg(vm.attester.as_str())
+            .arg(vm.attester.unwrap_or_default().as_str())
             .arg("--model-dir")
             .arg(model_dir)
             .arg("--hpke")

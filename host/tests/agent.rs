@@ -359,7 +359,7 @@ fn check_refuses_each_bad_spec_with_its_key_and_reason() {
         ),
         (
             good.replace("platform = \"process\"", "platform = \"snp\""),
-            "platform: unsupported platform: Snp guests are not yet launched by this build",
+            "image: required",
         ),
         (
             good.replace(&format!("{:?}", successor()), "\"/nonexistent/model\""),

@@ -5,7 +5,11 @@
 # `cocoon chat` gets the successor model's answer from inside the guest; kill -9 of QEMU → the agent
 # boots the guest again and the client verifies afresh; restarting the agent re-adopts the running
 # QEMU (same pid, one QEMU); `cocoon-host stop` powers the guest off through QMP/ACPI (no
-# signal); an image file changed on disk is refused before boot.
+# signal); an image file changed on disk is refused before boot. Then the `snp` and `tdx` platforms
+# with an image built for the hardware (`images/build --attester auto`): the agent publishes the
+# SEV-SNP launch digest and the TD's MRTD, equal to what `cocoon-verify measure` wrote into the
+# image's manifest; QEMU cannot start such guests on this host (no SEV-SNP/TDX), and the agent
+# says so in the VM's state instead of retrying forever.
 #
 # qemu.accel = "auto": KVM when /dev/kvm opens, relaunched with software emulation when the KVM
 # guest prints no kernel output in 30 s (nested KVM on some cloud machines; COCOON_VM_ACCEL=tcg
@@ -170,4 +174,60 @@ status="$(host status guest)"
 echo "$status" | grep -q "refusing to boot" || fail "no image refusal reason: $status"
 [ "$(qemus)" = 0 ] || fail "QEMU started on a changed image"
 echo "e2e host-vm: a model.img changed on disk is refused before boot ($(echo "$status" | field 'v["last_exit"]' | cut -c1-110)…)"
+
+# ---- snp and tdx: published reference values; the launch fails here, clearly.
+images/build --name hardware --out "$work/hw-image" --attester auto --enclave "$bin/cocoon-enclave" \
+  --verify "$bin/cocoon-verify" >"$work/build-hw.log" 2>&1 || { cat "$work/build-hw.log"; fail "images/build --attester auto failed"; }
+fw=$(realpath ../shared/vectors/measure/firmware)
+p_snp="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+p_tdx="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+cat > "$work/hw.toml" <<SPEC
+[[vm]]
+name = "guest-snp"
+platform = "snp"
+image = "hw-image"
+boot.firmware = "$fw/OVMF.amdsev.fd.sid-2026.08+ds-2"
+vcpus = 2                            # the manifest's SNP reference value is for 2 vCPUs, EPYC-v4
+memory_mib = 1024
+ports.api = $p_snp
+
+[[vm]]
+name = "guest-tdx"
+platform = "tdx"
+image = "hw-image"
+boot.firmware = "$fw/OVMF.inteltdx.ms.fd.sid-2026.08+ds-2"
+memory_mib = 1024
+ports.api = $p_tdx
+SPEC
+"$bin/cocoon-host" check "$work/hw.toml" >/dev/null || fail "check refused the snp/tdx fleet"
+"$bin/cocoon-host" serve --state "$work/hw-state" "$work/hw.toml" >>"$work/hw-agent.log" 2>&1 &
+hw_agent=$!
+for _ in $(seq 1 300); do [ -S "$work/hw-state/host.sock" ] && break; sleep 0.1; done
+hw() { "$bin/cocoon-host" "$@" --state "$work/hw-state"; }
+hw measure guest-snp >"$work/m-snp.json"
+hw measure guest-tdx >"$work/m-tdx.json"
+"$py" - "$work/m-snp.json" "$work/m-tdx.json" "$work/hw-image/manifest.json" <<'PY' || fail "published snp/tdx values differ from the manifest's"
+import json, sys
+snp, tdx, manifest = (json.load(open(p)) for p in sys.argv[1:4])
+expected = manifest["expected_measurements"]
+assert snp["simulated"] is False and snp["tee"] == "sev-snp", snp
+assert snp["snp"]["measurement"] == expected["snp"]["measurement"], (snp["snp"], expected["snp"])
+assert tdx["tdx"]["mrtd"] == expected["tdx"]["mrtd"], (tdx["tdx"], expected["tdx"])
+assert snp["claims"]["model_dm_verity_root"] == manifest["verity"]["model"]["root_hash"]
+PY
+hw policy guest-snp | grep -q "^measurement = \[\"$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["snp"]["measurement"])' "$work/m-snp.json")\"\]" \
+  || fail "the snp policy does not pin the launch digest"
+echo "e2e host-vm: snp/tdx reference values published by the agent equal cocoon-verify's in the manifest (SNP $(cut -c1-16 <<<"$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["snp"]["measurement"])' "$work/m-snp.json")")…)"
+for name in guest-snp guest-tdx; do
+  reason=""
+  for _ in $(seq 1 100); do
+    reason="$(hw status "$name" | field 'v["last_exit"] or ""')"
+    [ -n "$reason" ] && break
+    sleep 0.2
+  done
+  [ -n "$reason" ] || fail "$name: QEMU did not report why it cannot run here"
+  echo "e2e host-vm: $name cannot start on this host, as expected: $(cut -c1-160 <<<"$reason")"
+done
+kill -TERM "$hw_agent"; wait "$hw_agent" || true
+hw stop guest-snp >/dev/null 2>&1 || true
 echo "e2e host-vm: ok ($(elapsed))"

@@ -58,7 +58,7 @@ fn a_good_spec_resolves_paths_and_fills_defaults() {
     assert_eq!(vm.model_dir(), Some(f.dir.path().join("model").as_path()));
     assert_eq!(vm.config_dir, Some(f.dir.path().join("conf")));
     assert_eq!(vm.hpke, HpkeMode::Required);
-    assert_eq!(vm.attester, Attester::SimTdx);
+    assert_eq!(vm.attester, Some(Attester::SimTdx));
     assert!(
         matches!(&vm.launch, Launch::Process { enclave_binary, .. } if *enclave_binary == f.dir.path().join("enclave"))
     );
@@ -84,7 +84,7 @@ enclave.hpke = "off"
 "#;
     let vms = check(&f, text).unwrap();
     assert_eq!(vms.len(), 2);
-    assert_eq!(vms[1].attester, Attester::SimSnp);
+    assert_eq!(vms[1].attester, Some(Attester::SimSnp));
     assert_eq!(vms[1].hpke, HpkeMode::Off);
 }
 
@@ -164,15 +164,52 @@ fn missing_folders_and_binaries_are_refused() {
     );
 }
 
+fn hardware_image(f: &Fixture) {
+    let manifest = f.dir.path().join("image/manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("\"sim-tdx\"", "\"auto\"")).unwrap();
+    std::fs::write(f.dir.path().join("OVMF.fd"), b"firmware").unwrap();
+}
+
 #[test]
-fn snp_and_tdx_are_not_yet_launched() {
+fn snp_and_tdx_boot_a_hardware_image_with_their_firmware() {
     for platform in ["snp", "tdx"] {
-        let f = fixture();
+        let f = vm_fixture();
+        hardware_image(&f);
+        let text = VM.replace("\"vm\"", &format!("{platform:?}"));
+        let with_firmware = format!("{text}boot.firmware = \"OVMF.fd\"\n");
+        let vm = &check(&f, &with_firmware).unwrap()[0];
+        assert_eq!(vm.attester, None, "{platform}: the hardware attests");
+        let Launch::Qemu(q) = &vm.launch else {
+            panic!("not a QEMU launch")
+        };
+        assert_eq!(q.qemu.firmware, Some(f.dir.path().join("OVMF.fd")));
         assert_eq!(
-            refused(&f, &GOOD.replace("\"process\"", &format!("{platform:?}"))),
-            ("platform".to_owned(), SpecReason::UnsupportedPlatform)
+            refused(&f, &text),
+            ("boot.firmware".to_owned(), SpecReason::Required),
+            "{platform}"
         );
     }
+}
+
+#[test]
+fn a_simulated_image_is_not_an_snp_guest_and_a_hardware_image_is_not_a_vm() {
+    let f = vm_fixture();
+    let snp = format!(
+        "{}boot.firmware = \"OVMF.fd\"\n",
+        VM.replace("\"vm\"", "\"snp\"")
+    );
+    std::fs::write(f.dir.path().join("OVMF.fd"), b"firmware").unwrap();
+    assert_eq!(
+        refused(&f, &snp),
+        ("image".to_owned(), SpecReason::BadValue)
+    );
+    hardware_image(&f);
+    assert_eq!(refused(&f, VM), ("image".to_owned(), SpecReason::BadValue));
+    assert_eq!(
+        refused(&f, &format!("{VM}boot.firmware = \"OVMF.fd\"\n")),
+        ("boot.firmware".to_owned(), SpecReason::NotForPlatform)
+    );
 }
 
 const VM: &str = r#"
@@ -197,7 +234,7 @@ fn a_vm_spec_takes_boot_and_model_from_the_image_manifest() {
     let vm = &vms[0];
     assert_eq!(vm.platform, Platform::Vm);
     assert_eq!(vm.api_port, 18444);
-    assert_eq!(vm.attester, Attester::SimTdx);
+    assert_eq!(vm.attester, Some(Attester::SimTdx));
     assert_eq!(vm.hpke, HpkeMode::Required);
     assert_eq!(vm.model_dir(), None);
     let Launch::Qemu(q) = &vm.launch else {
