@@ -58,18 +58,24 @@ fn cert_with(key: &rcgen::KeyPair, claims: &Claims, gpus: &[CarriedGpuEvidence])
     issue_with_extensions(key, &ext, &params(SIM_NOW)).unwrap()
 }
 
-#[test]
-fn a_certificate_with_its_gpu_verifies_and_names_the_gpu() {
-    let key = p256();
-    let claims = gpu_claims(&key);
+/// An honest issuer's certificate: claims committing to one GPU and its report.
+fn issued_with_gpu(key: &rcgen::KeyPair) -> (Claims, Vec<u8>) {
+    let claims = gpu_claims(key);
     let der = issue_certificate_with_gpus(
-        &key,
+        key,
         &claims,
         &tdx_evidence(&claims),
         &[gpu_report(&claims, 0)],
         &params(SIM_NOW),
     )
     .unwrap();
+    (claims, der)
+}
+
+#[test]
+fn a_certificate_with_its_gpu_verifies_and_names_the_gpu() {
+    let key = p256();
+    let (claims, der) = issued_with_gpu(&key);
     assert_eq!(
         RaTlsCertificate::parse(&der).unwrap().gpu_evidence().len(),
         1
@@ -184,15 +190,7 @@ fn a_policy_with_another_architecture_refuses_the_gpu() {
 #[test]
 fn a_fresh_attestation_carries_new_gpu_reports_for_the_nonce() {
     let key = p256();
-    let claims = gpu_claims(&key);
-    let der = issue_certificate_with_gpus(
-        &key,
-        &claims,
-        &tdx_evidence(&claims),
-        &[gpu_report(&claims, 0)],
-        &params(SIM_NOW),
-    )
-    .unwrap();
+    let (claims, der) = issued_with_gpu(&key);
     let v = verifier();
     let peer = v.verify_certificate(&der, SIM_NOW).unwrap();
     let mut with_nonce = claims.clone();
