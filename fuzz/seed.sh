@@ -32,6 +32,8 @@ unhex snp_report_parse report_milan.bin "$s/report_milan.hex"
 
 seed collateral_json "$t"/*collateral*.json
 
+unhex gpu_evidence_parse hopper.bin "$vectors/gpu/hopperAttestationReport.txt"
+
 mkdir -p "$here/corpus/policy_toml"
 for f in "$here"/../docs/examples/*.toml; do [ -f "$f" ] && cp "$f" "$here/corpus/policy_toml/"; done
 printf "version = 1\n[tdx]\nallow_debug = true\n" > "$here/corpus/policy_toml/minimal.toml"

@@ -9,6 +9,8 @@
 //! - [`tdx`]: Intel DCAP quotes (SGX v3, TDX v4/v5) verified with collateral to the pinned
 //!   Intel SGX Root CA.
 //! - [`snp`]: AMD SEV-SNP reports verified through VCEK/VLEK chains to the embedded AMD roots.
+//! - [`gpu`]: NVIDIA GPU evidence (SPDM 1.1 GET_MEASUREMENTS) verified through the device
+//!   chain to the embedded NVIDIA Device Identity CA.
 //! - [`policy`]: reference values and their evaluation, returning every failed check.
 //! - `sim` (feature `sim`, never in production builds): a simulated TEE issuing evidence in the
 //!   real formats under a test root that only a policy naming it accepts.

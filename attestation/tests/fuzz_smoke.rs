@@ -353,3 +353,39 @@ fn collateral_json_decoder_survives_mutations_of_real_collateral() {
     let oversized = vec![b' '; Collateral::MAX_SIZE + 1];
     assert!(Collateral::from_json(&oversized).is_err());
 }
+
+#[test]
+fn gpu_evidence_parser_survives_mutations_of_the_h100_report() {
+    use cocoon_attestation::gpu::{self, GpuEvidence, GpuTrustAnchors};
+    let seed = hex_vector("gpu/hopperAttestationReport.txt");
+    let chain = gpu::parse_pem_chain(&vector("gpu/hopper_cert_chain_case1.txt")).unwrap();
+    let anchors = GpuTrustAnchors::nvidia().unwrap();
+    let mut rng = XorShift(0x6770_755f_6675_7a7a);
+    let mut parsed = 0;
+    for _ in 0..400 {
+        let input = mutate(&mut rng, &seed);
+        if let Ok(ev) = GpuEvidence::parse(&input) {
+            parsed += 1;
+            // Whatever parses has exactly one 96-byte signature at the end.
+            assert_eq!(ev.signature[..], input[input.len() - 96..]);
+            // A mutated report never verifies (the mutation changed signed or signature bytes).
+            if input != seed {
+                let err = gpu::verify(&input, &chain, &anchors, None, 1_767_225_600).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        cocoon_attestation::Error::GpuSignatureInvalid
+                            | cocoon_attestation::Error::GpuFwidMismatch { .. }
+                            | cocoon_attestation::Error::GpuFwidMissing { .. }
+                            | cocoon_attestation::Error::GpuEvidenceMalformed { .. }
+                    ),
+                    "{err:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        parsed > 0,
+        "no mutation parsed: the mutator never kept the layout"
+    );
+}

@@ -148,3 +148,63 @@ fn bench_gpu_reports_a_rate() {
     assert_eq!(code(&out), 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("verifications/s"));
 }
+
+#[cfg(feature = "sim")]
+#[test]
+fn simulated_gpu_needs_the_flag_and_allow_simulated() {
+    use cocoon_attestation::sim::gpu::SimGpu;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let nonce = [0x42u8; 32];
+    let evidence = dir.join("gpu_cli_sim_evidence.bin");
+    std::fs::write(&evidence, SimGpu::new().unwrap().report(nonce)).unwrap();
+    let chain = dir.join("gpu_cli_sim_chain.pem");
+    std::fs::write(
+        &chain,
+        [
+            include_str!("../../attestation/src/sim/keys/gpu-leaf.cert.pem"),
+            include_str!("../../attestation/src/sim/keys/gpu-ica.cert.pem"),
+            include_str!("../../attestation/src/sim/keys/gpu-root.cert.pem"),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let policy = dir.join("gpu_cli_sim_policy.toml");
+    std::fs::write(&policy, "version = 1\nallow_simulated = true\n").unwrap();
+    let (e, c, p) = (
+        evidence.to_str().unwrap(),
+        chain.to_str().unwrap(),
+        policy.to_str().unwrap(),
+    );
+    let nonce_hex = hex::encode(nonce);
+
+    let out = run(&["gpu", e, "--chain", c, "--json"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(json(&out)["failures"][0]["kind"], "gpu_root_untrusted");
+
+    let out = run(&["gpu", e, "--chain", c, "--trust-simulated-root", "--json"]);
+    assert_eq!(code(&out), 1);
+    let report = json(&out);
+    assert_eq!(report["simulated"], true);
+    assert_eq!(
+        report["failures"][0]["kind"],
+        "simulated_evidence_not_allowed"
+    );
+
+    let out = run(&[
+        "gpu",
+        e,
+        "--chain",
+        c,
+        "--trust-simulated-root",
+        "--policy",
+        p,
+        "--nonce",
+        &nonce_hex,
+    ]);
+    assert_eq!(code(&out), 0);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("ACCEPTED: NVIDIA GPU evidence (SIMULATED GPU, NOT HARDWARE)"),
+        "{text}"
+    );
+}

@@ -127,13 +127,10 @@ fn chain_without_its_root_still_ends_at_the_anchor() {
 fn tampered_intermediate_signature_is_rejected() {
     let mut c = chain(1);
     let last = c[2].len() - 1;
-    c[2][last] ^= 0x01;
+    c[2][last] ^= 0x01; // the last byte of the signature's s
     let err = verify(&report(), &c, &anchors(), None, NOW).unwrap_err();
     assert!(
-        matches!(
-            err,
-            Error::GpuChainSignatureInvalid { position: 2 } | Error::GpuChainInvalid { .. }
-        ),
+        matches!(err, Error::GpuChainSignatureInvalid { position: 2 }),
         "{err:?}"
     );
 }

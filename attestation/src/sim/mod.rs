@@ -5,6 +5,8 @@
 //!   CRLs, issuer chains) under a simulated Intel-style root ([`tdx::root_anchor`]).
 //! - [`snp`]: SEV-SNP v3 attestation reports (Genoa) signed by a simulated VCEK, whose chain
 //!   VCEK → ASK → ARK uses AMD's algorithms and extensions ([`snp::amd_roots`]).
+//! - [`gpu`]: NVIDIA H100-format GPU evidence signed by a simulated device key whose chain
+//!   ends in "COCOON SIMULATED GPU ROOT (NOT HARDWARE)" (`scripts/gen-sim-gpu-ca`).
 //!
 //! Every certificate, CRL and private key is a committed TEST file in `src/sim/keys/`, made by
 //! `scripts/gen-sim-ca` (which documents each value). At run time the sim only signs — quotes, QE
