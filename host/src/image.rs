@@ -26,6 +26,8 @@ pub const INITRD: &str = "initrd.img";
 pub const CMDLINE: &str = "cmdline.txt";
 pub const MODEL_IMAGE: &str = "model.img";
 pub const MODEL_VERITY: &str = "model.verity";
+pub const ROOTFS_IMAGE: &str = "rootfs.img";
+pub const ROOTFS_VERITY: &str = "rootfs.verity";
 
 #[derive(Debug, Deserialize)]
 struct FileEntry {
@@ -49,6 +51,7 @@ struct VerityEntry {
 #[derive(Debug, Deserialize)]
 struct VerityEntries {
     model: VerityEntry,
+    rootfs: VerityEntry,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +99,13 @@ pub struct GuestImage {
     pub verity_salt: String,
     pub verity_uuid: String,
     pub verity_data_blocks: u64,
+    /// The root file system (the enclave and its libraries) and its hash device.
+    pub rootfs_image: PathBuf,
+    pub rootfs_verity: PathBuf,
+    /// dm-verity root of `rootfs.img` (on the measured cmdline).
+    pub rootfs_verity_root: String,
+    pub rootfs_verity_uuid: String,
+    pub rootfs_verity_data_blocks: u64,
     /// The attester the image's enclave runs with (`sim-tdx`, `sim-snp`, or a hardware backend).
     pub attester: String,
     pub hpke: HpkeMode,
@@ -146,6 +156,7 @@ impl GuestImage {
         for (what, value) in [
             ("model.model_blake3", &m.model.model_blake3),
             ("verity.model.root_hash", &m.verity.model.root_hash),
+            ("verity.rootfs.root_hash", &m.verity.rootfs.root_hash),
         ] {
             if !hex32(value) {
                 return Err(invalid(
@@ -156,15 +167,28 @@ impl GuestImage {
         }
         // The root on the measured cmdline is what the guest's dm-verity enforces: it must be
         // the manifest's, or the published claims would describe another model volume.
-        let root_arg = format!("cocoon.model_verity={}", m.verity.model.root_hash);
-        if !m.cmdline.split(' ').any(|a| a == root_arg) {
-            return Err(invalid(
-                &path,
-                "the cmdline does not carry the manifest's model dm-verity root",
-            ));
+        for (arg, root) in [
+            ("cocoon.model_verity", &m.verity.model.root_hash),
+            ("cocoon.rootfs_verity", &m.verity.rootfs.root_hash),
+        ] {
+            let expected = format!("{arg}={root}");
+            if !m.cmdline.split(' ').any(|a| a == expected) {
+                return Err(invalid(
+                    &path,
+                    format!("the cmdline does not carry the manifest's {arg} root"),
+                ));
+            }
         }
         let mut files = Vec::new();
-        for name in [KERNEL, INITRD, CMDLINE, MODEL_IMAGE, MODEL_VERITY] {
+        for name in [
+            KERNEL,
+            INITRD,
+            CMDLINE,
+            MODEL_IMAGE,
+            MODEL_VERITY,
+            ROOTFS_IMAGE,
+            ROOTFS_VERITY,
+        ] {
             let entry = m
                 .files
                 .get(name)
@@ -191,6 +215,11 @@ impl GuestImage {
             verity_salt: m.verity.model.salt,
             verity_uuid: m.verity.model.uuid,
             verity_data_blocks: m.verity.model.data_blocks,
+            rootfs_image: dir.join(ROOTFS_IMAGE),
+            rootfs_verity: dir.join(ROOTFS_VERITY),
+            rootfs_verity_root: m.verity.rootfs.root_hash,
+            rootfs_verity_uuid: m.verity.rootfs.uuid,
+            rootfs_verity_data_blocks: m.verity.rootfs.data_blocks,
             attester: m.enclave.attester,
             hpke: m.enclave.hpke,
             guest_port: m.enclave.port,
@@ -244,44 +273,61 @@ impl GuestImage {
         Ok(())
     }
 
-    /// Recomputes the dm-verity root of `model.img` (cocoon_attestation::verity, the same code as
-    /// `cocoon-verify measure verity`) and compares it with the manifest's.
+    /// Recomputes the dm-verity roots of `model.img` and `rootfs.img` (cocoon_attestation::verity,
+    /// the same code as `cocoon-verify measure verity`) and compares them with the manifest's.
     pub fn check_verity_root(&self) -> Result<()> {
-        use cocoon_attestation::verity;
-        let measure_err = |detail: String| Error::Measure {
-            what: "model.img dm-verity",
-            detail,
-        };
-        let salt = hex::decode(&self.verity_salt).map_err(|e| measure_err(e.to_string()))?;
-        let uuid = verity::parse_uuid(&self.verity_uuid).map_err(|e| measure_err(e.to_string()))?;
-        let params = verity::VerityParams {
-            salt,
-            uuid,
-            superblock: true,
-        };
-        let tree = verity::build_file(&self.model_image, &params, None, &mut |_, _| {})
-            .map_err(|e| measure_err(e.to_string()))?;
-        if tree.data_blocks != self.verity_data_blocks {
-            return Err(Error::ImageChanged {
-                path: self.model_image.clone(),
-                detail: format!(
-                    "{} dm-verity data blocks, the manifest says {}",
-                    tree.data_blocks, self.verity_data_blocks
-                ),
-            });
-        }
-        let root = hex::encode(tree.root_hash);
-        if root != self.model_verity_root {
-            return Err(Error::ImageChanged {
-                path: self.model_image.clone(),
-                detail: format!(
-                    "dm-verity root {root}, the manifest (and the measured cmdline) say {}",
-                    self.model_verity_root
-                ),
-            });
-        }
-        Ok(())
+        check_volume(
+            &self.model_image,
+            &self.verity_salt,
+            &self.verity_uuid,
+            self.verity_data_blocks,
+            &self.model_verity_root,
+        )?;
+        check_volume(
+            &self.rootfs_image,
+            &self.verity_salt,
+            &self.rootfs_verity_uuid,
+            self.rootfs_verity_data_blocks,
+            &self.rootfs_verity_root,
+        )
     }
+}
+
+/// One volume's dm-verity tree, recomputed, against the manifest's root and block count.
+fn check_volume(image: &Path, salt: &str, uuid: &str, data_blocks: u64, root: &str) -> Result<()> {
+    use cocoon_attestation::verity;
+    let measure_err = |detail: String| Error::Measure {
+        what: "dm-verity",
+        detail,
+    };
+    let salt = hex::decode(salt).map_err(|e| measure_err(e.to_string()))?;
+    let uuid = verity::parse_uuid(uuid).map_err(|e| measure_err(e.to_string()))?;
+    let params = verity::VerityParams {
+        salt,
+        uuid,
+        superblock: true,
+    };
+    let tree = verity::build_file(image, &params, None, &mut |_, _| {})
+        .map_err(|e| measure_err(e.to_string()))?;
+    if tree.data_blocks != data_blocks {
+        return Err(Error::ImageChanged {
+            path: image.to_path_buf(),
+            detail: format!(
+                "{} dm-verity data blocks, the manifest says {data_blocks}",
+                tree.data_blocks
+            ),
+        });
+    }
+    let actual = hex::encode(tree.root_hash);
+    if actual != root {
+        return Err(Error::ImageChanged {
+            path: image.to_path_buf(),
+            detail: format!(
+                "dm-verity root {actual}, the manifest (and the measured cmdline) say {root}"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// SHA-256 of a file, hex.
@@ -311,34 +357,48 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 pub(crate) fn test_image(dir: &Path) -> GuestImage {
     use cocoon_attestation::verity;
     std::fs::create_dir_all(dir).unwrap();
-    let model: Vec<u8> = (0..5u32 * 4096)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
-    std::fs::write(dir.join(MODEL_IMAGE), &model).unwrap();
     std::fs::write(dir.join(KERNEL), b"not a kernel").unwrap();
     std::fs::write(dir.join(INITRD), b"not an initrd").unwrap();
     let salt = "00010203";
-    let uuid = "16961134-6412-4db8-96f9-3dd00bd6ffa3";
-    let params = verity::VerityParams {
-        salt: hex::decode(salt).unwrap(),
-        uuid: verity::parse_uuid(uuid).unwrap(),
-        superblock: true,
+    // One volume: random-looking bytes, its hash device, (root, data blocks).
+    let volume = |image: &str, hash: &str, uuid: &str, seed: u32, blocks: u32| {
+        let data: Vec<u8> = (0..blocks * 4096)
+            .map(|i| ((i ^ seed).wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        std::fs::write(dir.join(image), &data).unwrap();
+        let params = verity::VerityParams {
+            salt: hex::decode(salt).unwrap(),
+            uuid: verity::parse_uuid(uuid).unwrap(),
+            superblock: true,
+        };
+        let tree = verity::build_file(
+            &dir.join(image),
+            &params,
+            Some(&dir.join(hash)),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        (hex::encode(tree.root_hash), tree.data_blocks)
     };
-    let tree = verity::build_file(
-        &dir.join(MODEL_IMAGE),
-        &params,
-        Some(&dir.join(MODEL_VERITY)),
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let root = hex::encode(tree.root_hash);
+    let model_uuid = "16961134-6412-4db8-96f9-3dd00bd6ffa3";
+    let rootfs_uuid = "5a1c2b7e-0d7f-4f43-9a0e-2f6c1d3b8e41";
+    let (root, blocks) = volume(MODEL_IMAGE, MODEL_VERITY, model_uuid, 0, 5);
+    let (rroot, rblocks) = volume(ROOTFS_IMAGE, ROOTFS_VERITY, rootfs_uuid, 0x5a5a, 3);
     let cmdline = format!(
-        "console=ttyS0 cocoon.model_verity={root} cocoon.model_blocks={}",
-        tree.data_blocks
+        "console=ttyS0 cocoon.rootfs_verity={rroot} cocoon.rootfs_blocks={rblocks} \
+         cocoon.model_verity={root} cocoon.model_blocks={blocks}"
     );
     std::fs::write(dir.join(CMDLINE), format!("{cmdline}\n")).unwrap();
     let mut files = serde_json::Map::new();
-    for name in [KERNEL, INITRD, CMDLINE, MODEL_IMAGE, MODEL_VERITY] {
+    for name in [
+        KERNEL,
+        INITRD,
+        CMDLINE,
+        MODEL_IMAGE,
+        MODEL_VERITY,
+        ROOTFS_IMAGE,
+        ROOTFS_VERITY,
+    ] {
         let path = dir.join(name);
         files.insert(
             name.to_owned(),
@@ -353,8 +413,10 @@ pub(crate) fn test_image(dir: &Path) -> GuestImage {
         "files": files,
         "cmdline": cmdline,
         "model": {"model_blake3": "ab".repeat(32), "files": []},
-        "verity": {"model": {"root_hash": root, "salt": salt, "uuid": uuid,
-                             "data_blocks": tree.data_blocks}},
+        "verity": {
+            "model": {"root_hash": root, "salt": salt, "uuid": model_uuid, "data_blocks": blocks},
+            "rootfs": {"root_hash": rroot, "salt": salt, "uuid": rootfs_uuid, "data_blocks": rblocks},
+        },
         "enclave": {"attester": "sim-tdx", "hpke": "required", "port": 8443},
         "auditor_only_key": {"ignored": true},
     });
@@ -391,14 +453,21 @@ mod tests {
         let image = test_image(dir.path());
         assert_eq!(image.simulated_attester(), Some(Attester::SimTdx));
         assert_eq!(image.hpke, HpkeMode::Required);
-        assert_eq!(image.files.len(), 5);
+        assert_eq!(image.files.len(), 7);
         image.check_files().unwrap();
         image.check_verity_root().unwrap();
     }
 
     #[test]
     fn a_changed_byte_in_any_file_is_refused_before_boot() {
-        for name in [KERNEL, INITRD, MODEL_IMAGE, MODEL_VERITY] {
+        for name in [
+            KERNEL,
+            INITRD,
+            MODEL_IMAGE,
+            MODEL_VERITY,
+            ROOTFS_IMAGE,
+            ROOTFS_VERITY,
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let image = test_image(dir.path());
             let path = dir.path().join(name);
@@ -434,6 +503,23 @@ mod tests {
     }
 
     #[test]
+    fn a_root_file_system_that_is_not_the_cmdline_root_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = test_image(dir.path());
+        let path = dir.path().join(ROOTFS_IMAGE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[4096] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        match image.check_verity_root() {
+            Err(Error::ImageChanged { path: p, detail }) => {
+                assert_eq!(p, path);
+                assert!(detail.contains("dm-verity root"), "{detail}");
+            }
+            other => panic!("expected ImageChanged, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn a_size_change_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let image = test_image(dir.path());
@@ -450,8 +536,14 @@ mod tests {
     fn inconsistent_manifests_are_refused() {
         let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
             (
-                "cmdline without the root",
+                "cmdline without the roots",
                 Box::new(|m| m["cmdline"] = "console=ttyS0".into()),
+            ),
+            (
+                "no rootfs volume",
+                Box::new(|m| {
+                    m["verity"].as_object_mut().unwrap().remove("rootfs");
+                }),
             ),
             (
                 "model digest not hex",

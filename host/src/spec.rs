@@ -707,6 +707,7 @@ pub fn apply_image(file: &Path, spec: &mut VmSpec) -> Result<crate::image::Guest
     for (key, set) in [
         ("boot", boot_other_than_firmware),
         ("model", spec.model != ModelSpec::default()),
+        ("rootfs", spec.rootfs != Rootfs::default()),
     ] {
         if set {
             return Err(e(
@@ -732,6 +733,11 @@ pub fn apply_image(file: &Path, spec: &mut VmSpec) -> Result<crate::image::Guest
         kernel: Some(image.kernel.clone()),
         initrd: Some(image.initrd.clone()),
         cmdline: Some(image.cmdline.clone()),
+    };
+    spec.rootfs = Rootfs {
+        image: Some(image.rootfs_image.clone()),
+        verity_image: Some(image.rootfs_verity.clone()),
+        verity_root: Some(image.rootfs_verity_root.clone()),
     };
     spec.model = ModelSpec {
         dir: None,
@@ -772,7 +778,6 @@ fn validate_vm(file: &Path, mut spec: VmSpec) -> Result<Vm> {
         ("runtime", spec.runtime != Runtime::default()),
         ("enclave.hpke", spec.enclave.hpke.is_some()),
         ("enclave.gpu", spec.enclave.gpu.is_some()),
-        ("rootfs", spec.rootfs != Rootfs::default()),
         ("gpu", spec.gpu != Gpu::default()),
     ] {
         if set {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boots the guest image (images/build, the successor test model) under qemu-system-x86_64 — KVM
-# when /dev/kvm is usable, software emulation otherwise — with the model image and its dm-verity
-# hash device as virtio disks, and checks that `cocoon-verify endpoint --nonce` accepts the
+# when /dev/kvm is usable, software emulation otherwise — with the model image, the root file
+# system image and their dm-verity hash devices as virtio disks, and checks that `cocoon-verify endpoint --nonce` accepts the
 # enclave through a hostfwd port (simulated TDX evidence) and that its claims carry the
 # manifest's model_blake3 and dm-verity root. Then boots once more with one byte of the model
 # image flipped and checks the guest refuses to serve (dm-verity).
@@ -56,6 +56,8 @@ boot() { # model-image console-log
     -kernel "$D/vmlinuz" -initrd "$D/initrd.img" -append "$(cat "$D/cmdline.txt")" \
     -drive "file=$1,if=virtio,format=raw,readonly=on" \
     -drive "file=$D/model.verity,if=virtio,format=raw,readonly=on" \
+    -drive "file=$D/rootfs.img,if=virtio,format=raw,readonly=on" \
+    -drive "file=$D/rootfs.verity,if=virtio,format=raw,readonly=on" \
     -nic "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:$port-:8443" &
   qemu_pid=$!
 }

@@ -42,7 +42,7 @@ end=$(date +%s)
 echo "e2e images: builds took $((mid - start)) s and $((end - mid)) s"
 
 status=0
-for f in vmlinuz initrd.img model.img model.verity cmdline.txt manifest.json; do
+for f in vmlinuz initrd.img rootfs.img rootfs.verity model.img model.verity cmdline.txt manifest.json; do
   if cmp -s "$work/a/$f" "$work/b/$f"; then
     echo "e2e images: $f identical ($(sha256sum "$work/a/$f" | cut -c1-16)…)"
   else
@@ -63,6 +63,8 @@ root = m["verity"]["model"]["root_hash"]
 cmdline = open(os.path.join(d, "cmdline.txt")).read().strip()
 assert cmdline == m["cmdline"], "cmdline.txt differs from the manifest"
 assert f"cocoon.model_verity={root}" in cmdline, "the verity root is not on the command line"
+rroot = m["verity"]["rootfs"]["root_hash"]
+assert f"cocoon.rootfs_verity={rroot}" in cmdline, "the rootfs verity root is not on the command line"
 assert len(m["expected_measurements"]["snp"]["measurement"]) == 96
 assert len(m["expected_measurements"]["tdx"]["mrtd"]) == 96
 print("e2e images: manifest sha256s match the files; verity root on the command line")

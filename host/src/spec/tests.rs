@@ -247,6 +247,10 @@ fn a_vm_spec_takes_boot_and_model_from_the_image_manifest() {
     assert_eq!(q.qemu.initrd, image.join("initrd.img"));
     assert_eq!(q.qemu.model_image, image.join("model.img"));
     assert_eq!(q.qemu.model_verity, image.join("model.verity"));
+    assert_eq!(
+        q.qemu.rootfs,
+        Some((image.join("rootfs.img"), image.join("rootfs.verity")))
+    );
     assert_eq!(q.qemu.cmdline, q.image.cmdline);
     assert!(q.qemu.cmdline.contains(&format!(
         "cocoon.model_verity={}",
