@@ -41,6 +41,9 @@ pub struct VmState {
     pub restarts: u32,
     /// Why the process last exited (or why a start was refused).
     pub last_exit: Option<String>,
+    /// Stopped by an operator (`stop`): a restarted agent leaves it stopped until `start`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
     /// QEMU VMs: the accelerator of the running guest (`kvm` or `tcg`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accel: Option<String>,
@@ -154,6 +157,7 @@ mod tests {
     fn state(name: &str) -> VmState {
         VmState {
             accel: None,
+            held: false,
             name: name.into(),
             status: Status::Running,
             pid: Some(42),

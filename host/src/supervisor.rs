@@ -170,6 +170,8 @@ impl Supervisor {
                 start_time: adopted.map(|(_, start)| start),
                 port: vm.api_port,
                 restarts: previous.as_ref().map_or(0, |s| s.restarts),
+                // An operator's stop outlives the agent; a running (re-adopted) VM is not held.
+                held: adopted.is_none() && previous.as_ref().is_some_and(|s| s.held),
                 accel: if adopted.is_some() {
                     previous.as_ref().and_then(|s| s.accel.clone())
                 } else {
@@ -245,10 +247,14 @@ impl Supervisor {
             .ok_or_else(|| Error::UnknownVm(name.to_owned()))
     }
 
-    /// Starts every VM that is not running (agent start-up).
+    /// Starts every VM that is not running (agent start-up), except those an operator stopped
+    /// (`held`: they wait for an explicit `start`).
     pub fn start_all(&self) -> Vec<(String, Error)> {
         let mut failures = Vec::new();
         for name in self.names() {
+            if self.status(&name).is_ok_and(|s| s.held) {
+                continue;
+            }
             if let Err(e) = self.start(&name) {
                 failures.push((name, e));
             }
@@ -270,6 +276,7 @@ impl Supervisor {
         slot.backoff = self.policy.first_backoff;
         slot.next_restart = None;
         slot.state.restarts = 0;
+        slot.state.held = false;
         let result = self.spawn(slot);
         if let Err(e) = &result {
             slot.state.status = Status::Failed;
@@ -513,6 +520,12 @@ impl Supervisor {
     /// `qemu.powerdown_timeout_secs` for the guest to power off; then SIGTERM, then SIGKILL after
     /// `enclave.stop_timeout_secs`.
     pub fn stop(&self, name: &str) -> Result<VmState> {
+        self.stop_with(name, true)
+    }
+
+    /// [`Supervisor::stop`]; `hold` records an operator's stop (`held`: a restarted agent leaves
+    /// the VM stopped), which an agent's own shutdown (`stop_all`) is not.
+    fn stop_with(&self, name: &str, hold: bool) -> Result<VmState> {
         let (mut child, pid, start, timeout, powerdown) = {
             let mut slots = self.slots();
             let slot = slots
@@ -579,6 +592,7 @@ impl Supervisor {
         slot.state.start_time = None;
         slot.state.last_exit = Some(how.to_owned());
         slot.state.accel = None;
+        slot.state.held = hold;
         state::save(&self.dir, &slot.state)?;
         Ok(slot.state.clone())
     }
@@ -589,10 +603,10 @@ impl Supervisor {
         self.start(name)
     }
 
-    /// Stops every VM (agent exit with `--stop-vms-on-exit`).
+    /// Stops every VM (agent exit with `--stop-vms-on-exit`); the next agent starts them again.
     pub fn stop_all(&self) {
         for name in self.names() {
-            let _ = self.stop(&name);
+            let _ = self.stop_with(&name, false);
         }
     }
 

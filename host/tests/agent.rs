@@ -223,6 +223,58 @@ fn a_restarted_agent_readopts_the_running_vm_without_a_second_copy() {
 }
 
 #[test]
+fn a_vm_stopped_by_the_operator_stays_stopped_across_an_agent_restart() {
+    let s = sleeping_setup();
+    let agent = Agent::start(&s);
+    stop_vm(&s);
+    assert_eq!(status(&s)["held"], true);
+    agent.terminate();
+    let agent = Agent::start(&s);
+    let st = status(&s);
+    assert_eq!(st["status"], "stopped", "{st}");
+    assert_eq!(starts(&s), 1, "the restarted agent must not start it");
+    let st = cli(&s, &["start", "t"]);
+    assert_eq!(st["status"], "running");
+    assert!(
+        st.get("held").is_none(),
+        "an explicit start releases it: {st}"
+    );
+    stop_vm(&s);
+    drop(agent);
+}
+
+#[test]
+fn stop_vms_on_exit_stops_them_without_holding_them() {
+    let s = sleeping_setup();
+    let child = Command::new(HOST)
+        .args(["serve", "--stop-vms-on-exit", "--state"])
+        .arg(&s.state)
+        .arg(&s.spec)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let agent = Agent(child);
+    wait_for(Duration::from_secs(20), || {
+        s.state.join("host.sock").exists()
+    });
+    wait_for(Duration::from_secs(10), || {
+        status(&s)["status"] == "running"
+    });
+    let pid = status(&s)["pid"].as_u64().unwrap();
+    agent.terminate();
+    assert!(!alive(pid), "--stop-vms-on-exit stops the VM");
+    // The agent's own shutdown is not an operator's stop: the next agent starts it again.
+    let agent = Agent::start(&s);
+    wait_for(Duration::from_secs(10), || {
+        status(&s)["status"] == "running"
+    });
+    assert_eq!(starts(&s), 2);
+    stop_vm(&s);
+    drop(agent);
+}
+
+#[test]
 fn a_reused_pid_is_not_adopted() {
     let s = sleeping_setup();
     std::fs::create_dir_all(&s.state).unwrap();
