@@ -484,39 +484,32 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_model_image_that_is_not_the_cmdline_root_is_refused() {
+    /// Flips one byte of volume `name` at `offset`: the manifest's SHA-256 no longer matters
+    /// here, only the recomputed dm-verity root must catch the other tree.
+    fn flipped_volume_is_refused(name: &str, offset: usize) {
         let dir = tempfile::tempdir().unwrap();
         let image = test_image(dir.path());
-        // A consistent manifest (sha256 updated) but a model volume whose tree is another one:
-        // only the recomputed dm-verity root catches it.
-        let path = dir.path().join(MODEL_IMAGE);
+        let path = dir.path().join(name);
         let mut bytes = std::fs::read(&path).unwrap();
-        bytes[4096 * 2] ^= 0x80;
-        std::fs::write(&path, &bytes).unwrap();
-        match image.check_verity_root() {
-            Err(Error::ImageChanged { detail, .. }) => {
-                assert!(detail.contains("dm-verity root"), "{detail}")
-            }
-            other => panic!("expected ImageChanged, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_root_file_system_that_is_not_the_cmdline_root_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let image = test_image(dir.path());
-        let path = dir.path().join(ROOTFS_IMAGE);
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[4096] ^= 1;
+        bytes[offset] ^= 0x80;
         std::fs::write(&path, &bytes).unwrap();
         match image.check_verity_root() {
             Err(Error::ImageChanged { path: p, detail }) => {
                 assert_eq!(p, path);
                 assert!(detail.contains("dm-verity root"), "{detail}");
             }
-            other => panic!("expected ImageChanged, got {other:?}"),
+            other => panic!("{name}: expected ImageChanged, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_model_image_that_is_not_the_cmdline_root_is_refused() {
+        flipped_volume_is_refused(MODEL_IMAGE, 4096 * 2);
+    }
+
+    #[test]
+    fn a_root_file_system_that_is_not_the_cmdline_root_is_refused() {
+        flipped_volume_is_refused(ROOTFS_IMAGE, 4096);
     }
 
     #[test]

@@ -78,8 +78,15 @@ struct Agent(Child);
 
 impl Agent {
     fn start(s: &Setup) -> Agent {
+        Self::start_with(s, &[])
+    }
+
+    /// `cocoon-host serve EXTRA… --state … SPEC`, once its socket exists.
+    fn start_with(s: &Setup, extra: &[&str]) -> Agent {
         let child = Command::new(HOST)
-            .args(["serve", "--state"])
+            .arg("serve")
+            .args(extra)
+            .arg("--state")
             .arg(&s.state)
             .arg(&s.spec)
             .stdout(Stdio::null())
@@ -246,18 +253,7 @@ fn a_vm_stopped_by_the_operator_stays_stopped_across_an_agent_restart() {
 #[test]
 fn stop_vms_on_exit_stops_them_without_holding_them() {
     let s = sleeping_setup();
-    let child = Command::new(HOST)
-        .args(["serve", "--stop-vms-on-exit", "--state"])
-        .arg(&s.state)
-        .arg(&s.spec)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let agent = Agent(child);
-    wait_for(Duration::from_secs(20), || {
-        s.state.join("host.sock").exists()
-    });
+    let agent = Agent::start_with(&s, &["--stop-vms-on-exit"]);
     wait_for(Duration::from_secs(10), || {
         status(&s)["status"] == "running"
     });
@@ -558,21 +554,12 @@ fn the_loopback_api_needs_the_bearer_token() {
     let s = setup("exec sleep 600", "");
     let port = free_port();
     let token_file = s.dir.path().join("api.token");
-    let child = Command::new(HOST)
-        .args(["serve", "--api-listen", &format!("127.0.0.1:{port}")])
-        .arg("--api-token-file")
-        .arg(&token_file)
-        .arg("--state")
-        .arg(&s.state)
-        .arg(&s.spec)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _agent = Agent(child);
-    wait_for(Duration::from_secs(20), || {
-        s.state.join("host.sock").exists()
-    });
+    let listen = format!("127.0.0.1:{port}");
+    let token_arg = token_file.to_str().unwrap();
+    let _agent = Agent::start_with(
+        &s,
+        &["--api-listen", &listen, "--api-token-file", token_arg],
+    );
     let token = std::fs::read_to_string(&token_file).unwrap();
     let token = token.trim();
     let (status, body) = http_get(port, "/v1/vms", None);
