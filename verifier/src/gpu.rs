@@ -142,17 +142,7 @@ impl GpuReport {
                 let _ = writeln!(out, "trust root          none (not verified)");
             }
         }
-        if !self.errors.is_empty() {
-            let heading = if self.verified.is_some() {
-                "policy failures"
-            } else {
-                "verification failed"
-            };
-            let _ = writeln!(out, "\n{heading}");
-            for e in &self.errors {
-                let _ = writeln!(out, "  - [{}] {}", e.kind(), e.message());
-            }
-        }
+        crate::report::write_errors(&mut out, self.verified.is_some(), &self.errors);
         out
     }
 }

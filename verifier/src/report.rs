@@ -243,18 +243,25 @@ impl Report {
             let _ = writeln!(out, "\nthe evidence did not parse: no fields to show");
         }
 
-        if !self.errors.is_empty() {
-            let heading = if self.verified {
-                "policy failures"
-            } else {
-                "verification failed"
-            };
-            let _ = writeln!(out, "\n{heading}");
-            for error in &self.errors {
-                let _ = writeln!(out, "  - [{}] {}", error.kind(), error.message());
-            }
-        }
+        write_errors(&mut out, self.verified, &self.errors);
         out
+    }
+}
+
+/// The failures of a human report: under "policy failures" once the evidence verified, else
+/// "verification failed"; one `  - [kind] message` line each. Nothing without errors.
+pub(crate) fn write_errors(out: &mut String, verified: bool, errors: &[Error]) {
+    if errors.is_empty() {
+        return;
+    }
+    let heading = if verified {
+        "policy failures"
+    } else {
+        "verification failed"
+    };
+    let _ = writeln!(out, "\n{heading}");
+    for error in errors {
+        let _ = writeln!(out, "  - [{}] {}", error.kind(), error.message());
     }
 }
 
